@@ -17,7 +17,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.from_object(config_for("testing"))
         app.config.update(config)
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging(app.config["LOG_LEVEL"])
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
@@ -49,3 +49,9 @@ def _migrations_dir() -> str:
     from config import ROOT
 
     return str(ROOT / "migrations")
+
+
+def _configure_logging(level: str) -> None:
+    """Structured-enough logs: time, level, logger, message; Alembic's plugin chatter muted."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -5,3 +5,4 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Route modules register themselves on `bp` when imported: one line per module.
 
+from app.api import feedback  # noqa: E402,F401

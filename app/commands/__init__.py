@@ -8,7 +8,9 @@ from flask import Flask
 from app.commands.groups import GROUPS
 
 # Modules that attach commands to the groups when imported: one entry per module.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "data",
+]
 
 
 def register_commands(app: Flask) -> None:

@@ -1,0 +1,159 @@
+"""`flask data load`: the FAQ corpus and synonym groups from JSON Lines into the database.
+
+Idempotent (upsert by `doc_id`; synonym groups by their sorted terms) and all-or-nothing: every file
+is parsed and validated before anything is written, and the writes share one transaction. A bad line
+is reported as `file:line: reason` and the database is left as it was.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from flask import current_app
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.commands.groups import data_cli
+from app.extensions import db
+from app.models import Document, Paraphrase, SynonymGroup
+
+_STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+FAQ_SCHEMA = {
+    "type": "object",
+    "required": ["id", "category", "question", "answer"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[A-Z]+-\d+$", "maxLength": 32},
+        "category": {"type": "string", "minLength": 1, "maxLength": 64},
+        "question": {"type": "string", "minLength": 1},
+        "answer": {"type": "string", "minLength": 1},
+        "keywords": _STRINGS,
+        "paraphrases": {
+            "type": "array",
+            "items": {"type": "object", "required": ["text"],
+                      "properties": {"text": {"type": "string", "minLength": 1}, "keywords": _STRINGS}},
+        },
+    },
+}
+SYNONYM_SCHEMA = {"type": "object", "required": ["terms"], "properties": {"terms": {**_STRINGS, "minItems": 2}}}
+
+
+class CorpusError(click.ClickException):
+    """A malformed input line: the message names the file and line."""
+
+
+@dataclass
+class Corpus:
+    faqs: dict[str, dict] = field(default_factory=dict)
+    synonyms: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # key -> (partition, terms)
+
+
+def _partition(path: Path) -> str:
+    """`synonyms_T.jsonl` -> `T` (the corpus partition the file belongs to)."""
+    return path.stem.rsplit("_", 1)[-1]
+
+
+def _parse_lines(path: Path, schema: dict):
+    validator = Draft202012Validator(schema)
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+            error = next(iter(validator.iter_errors(obj)), None)
+            if error is not None:
+                where = "/".join(str(p) for p in error.absolute_path) or "line"
+                raise CorpusError(f"{path}:{lineno}: {where}: {error.message}")
+            yield lineno, obj
+
+
+def read_corpus(paths: list[Path]) -> Corpus:
+    """Parse and validate every file; raises CorpusError naming file:line on the first bad line."""
+    corpus = Corpus()
+    for path in paths:
+        if path.name.startswith("faq_"):
+            for lineno, obj in _parse_lines(path, FAQ_SCHEMA):
+                if obj["id"] in corpus.faqs:
+                    raise CorpusError(f"{path}:{lineno}: duplicate id {obj['id']}")
+                corpus.faqs[obj["id"]] = obj
+        elif path.name.startswith("synonyms_"):
+            for _, obj in _parse_lines(path, SYNONYM_SCHEMA):
+                terms = list(dict.fromkeys(t.strip() for t in obj["terms"]))
+                corpus.synonyms["|".join(sorted(terms))] = (_partition(path), terms)
+        else:
+            raise CorpusError(f"{path}: unknown file kind (expected faq_*.jsonl or synonyms_*.jsonl)")
+    return corpus
+
+
+def _paraphrase_rows(obj: dict) -> list[tuple[str, list[str]]]:
+    return [(p["text"], list(p.get("keywords", []))) for p in obj.get("paraphrases", [])]
+
+
+def _upsert_document(existing: Document | None, obj: dict) -> str:
+    """Insert or update one FAQ; returns 'inserted' | 'updated' | 'unchanged'."""
+    fields = {"category": obj["category"], "question": obj["question"], "answer": obj["answer"],
+              "keywords": list(obj.get("keywords", []))}
+    paraphrases = _paraphrase_rows(obj)
+    if existing is None:
+        doc = Document(doc_id=obj["id"], **fields)
+        doc.paraphrases = [Paraphrase(position=i, text=t, keywords=k) for i, (t, k) in enumerate(paraphrases)]
+        db.session.add(doc)
+        return "inserted"
+    current = [(p.text, list(p.keywords)) for p in existing.paraphrases]
+    if all(getattr(existing, k) == v for k, v in fields.items()) and current == paraphrases:
+        return "unchanged"
+    for key, value in fields.items():
+        setattr(existing, key, value)
+    if current != paraphrases:
+        existing.paraphrases.clear()
+        db.session.flush()
+        existing.paraphrases.extend(
+            Paraphrase(position=i, text=t, keywords=k) for i, (t, k) in enumerate(paraphrases))
+    return "updated"
+
+
+def load_corpus(corpus: Corpus) -> dict[str, Counter]:
+    """Upsert the parsed corpus in one transaction; returns counts per kind and outcome."""
+    counts = {"documents": Counter(), "synonym_groups": Counter()}
+    existing = {d.doc_id: d for d in db.session.scalars(
+        select(Document).options(selectinload(Document.paraphrases)))}
+    known_groups = {g.key: g for g in db.session.scalars(select(SynonymGroup))}
+    try:
+        for doc_id, obj in corpus.faqs.items():
+            counts["documents"][_upsert_document(existing.get(doc_id), obj)] += 1
+        for key, (partition, terms) in corpus.synonyms.items():
+            if key in known_groups:
+                counts["synonym_groups"]["unchanged"] += 1
+            else:
+                db.session.add(SynonymGroup(key=key, partition=partition, terms=terms))
+                counts["synonym_groups"]["inserted"] += 1
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return counts
+
+
+def default_corpus_paths() -> list[Path]:
+    customs = Path(current_app.config["DATA_DIR"]) / "customs"
+    return sorted(customs.glob("faq_*.jsonl")) + sorted(customs.glob("synonyms_*.jsonl"))
+
+
+@data_cli.command("load")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_command(paths: tuple[Path, ...]) -> None:
+    """Load FAQ (faq_*.jsonl) and synonym (synonyms_*.jsonl) files; default: the bundled corpus."""
+    files = list(paths) or default_corpus_paths()
+    if not files:
+        raise click.ClickException("no corpus files found; pass PATH... or put them under DATA_DIR/customs")
+    corpus = read_corpus(files)
+    counts = load_corpus(corpus)
+    for kind, c in counts.items():
+        click.echo(f"{kind}: {c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged")
+    click.echo(f"loaded {len(files)} files into {db.engine.url.render_as_string(hide_password=True)}")
