@@ -74,6 +74,13 @@ class Config:
     ANSWER_THRESHOLD = _env_float("ANSWER_THRESHOLD", 0.5)
     # Between this and ANSWER_THRESHOLD the reply suggests the top FAQs ("혹시 이 질문을 찾으셨나요?").
     SUGGEST_THRESHOLD = _env_float("SUGGEST_THRESHOLD", 0.25)
+    # A follow-up read with the previous turn must be this much more confident to be preferred.
+    FOLLOWUP_MARGIN = _env_float("FOLLOWUP_MARGIN", 0.1)
+    # Candidates each signal proposes before fusion, and the fusion method (learned | rrf).
+    RETRIEVAL_DEPTH = _env_int("RETRIEVAL_DEPTH", 20)
+    FUSION_METHOD = _env("FUSION_METHOD", "learned")
+    # Hand-written tuning messages (in- and out-of-domain) the index build fits the calibrator on.
+    TUNE_QUERIES = _env_path("TUNE_QUERIES", ROOT / "data" / "tune" / "tune_queries.jsonl")
 
     # --- HTTP ----------------------------------------------------------------------------------
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)

@@ -35,14 +35,32 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
 
     from app.api import bp as api_bp
     from app.health import bp as health_bp
+    from app.web import bp as web_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
 
     from app.commands import register_commands
 
     register_commands(app)
     return app
+
+
+def warm_up(app: Flask) -> dict[str, str]:
+    """Load every model and the current index now rather than on the first request."""
+    import torch
+
+    torch.set_num_threads(app.config["TORCH_THREADS"])
+    with app.app_context():
+        status = app.extensions["models"].warm_up()
+        try:
+            app.extensions["index"].get()
+            status["index"] = app.extensions["index"].version or "none"
+        except Exception as exc:  # noqa: BLE001 - served as 503 until an index is built
+            status["index"] = f"unavailable: {exc}"
+    logging.getLogger(__name__).info("warm-up: %s", status)
+    return status
 
 
 def _migrations_dir() -> str:

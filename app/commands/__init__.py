@@ -10,6 +10,7 @@ from app.commands.groups import GROUPS
 # Modules that attach commands to the groups when imported: one entry per module.
 COMMAND_MODULES: list[str] = [
     "data",
+    "feedback",
 ]
 
 
@@ -18,3 +19,6 @@ def register_commands(app: Flask) -> None:
         importlib.import_module(f"app.commands.{module}")
     for group in GROUPS:
         app.cli.add_command(group)
+    from app.commands.prepare import prepare_command
+
+    app.cli.add_command(prepare_command)

@@ -1,0 +1,55 @@
+"""Glue between the Flask app and the retrieval pipeline: the per-process index holder, the keyword
+function and the fallback generator, each built from the app's configuration."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from app.errors import ApiError
+from app.services.index import IndexHolder
+from app.services.pipeline import HybridRetriever, RetrievalIndex, RetrievalSettings
+from app.services.registry import models
+
+log = logging.getLogger(__name__)
+
+
+def init_index(app: Flask) -> IndexHolder:
+    threads = app.config["TORCH_THREADS"]
+    holder = IndexHolder(Path(app.config["INDEX_DIR"]), lambda path: RetrievalIndex.load(path, threads),
+                         app.config["INDEX_RELOAD_SECONDS"])
+    app.extensions["index"] = holder
+    return holder
+
+
+def retrieval_settings(config) -> RetrievalSettings:
+    return RetrievalSettings(depth=config["RETRIEVAL_DEPTH"], fusion=config["FUSION_METHOD"])
+
+
+def keyword_function():
+    """The KoBART extractor when it is trained, else kiwipiepy content morphemes (logged once)."""
+    from kg.graph import query_terms
+
+    try:
+        extractor = models().get("keywords")
+    except ApiError:
+        return query_terms
+    return extractor.extract
+
+
+def retriever_for_request(keyword_fn) -> HybridRetriever:
+    index = current_app.extensions["index"].get()
+    return HybridRetriever(index, keyword_fn, retrieval_settings(current_app.config))
+
+
+def fallback_reply(message: str, suggestions: list[str]) -> str:
+    """A checked small-talk reply from the generator, or the polite pointer to 125 and the FAQs."""
+    from app.services.fallback import safe_fallback_reply
+
+    try:
+        generator = models().get("fallback")
+    except ApiError:
+        return safe_fallback_reply(message, suggestions)
+    reply = generator.reply(message)
+    return reply.text if reply.usable else safe_fallback_reply(message, suggestions)
