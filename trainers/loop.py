@@ -257,8 +257,10 @@ def train(task: Task, cfg: TrainConfig, log=print) -> list[dict[str, float]]:
             os.replace(tmp_ckpt, ckpt_path)
             _atomic_write_text(output_dir / "history.json", json.dumps(history, ensure_ascii=False, indent=2))
             plot_history(history, output_dir / "loss.png")
-        if world > 1:
-            torch.distributed.barrier()
+        if world > 1:  # every rank must agree on early stopping, which only rank 0 decides
+            flag = torch.tensor([stale], device=device)
+            torch.distributed.broadcast(flag, src=0)
+            stale = int(flag.item())
 
     if rank == 0:
         if stale >= cfg.early_stop_patience:
