@@ -22,6 +22,7 @@
   const MAX_RELATED_QUESTIONS = 3;
   const REQUEST_TIMEOUT_MS = 30000;
   const LOG_SCROLL_MARGIN_PX = 12;
+  const IME_KEY_CODE = 229;
   const STORAGE_KEY_PREFIX = "customs-chat:v1:";
   const HOST_ELEMENT_ID = "customs-chat-widget";
 
@@ -86,6 +87,9 @@
   };
 
   const script = document.currentScript;
+  const LOADED = Symbol.for(HOST_ELEMENT_ID);
+  if (window[LOADED]) return; // the script was included twice: one widget is enough
+  window[LOADED] = true;
 
   /** The API root without a trailing slash: data-api-base, else the service that served this script. */
   function resolveApiBase() {
@@ -131,6 +135,12 @@
     path.setAttribute("stroke-linejoin", "round");
     svg.append(path);
     return svg;
+  }
+
+  /** Enter without Shift sends; an Enter that confirms a Hangul syllable in an IME must not (Safari
+   * reports that one as keyCode 229 without isComposing). */
+  function isSendKey(event) {
+    return event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== IME_KEY_CODE;
   }
 
   function srOnly(text) {
@@ -300,7 +310,7 @@
       ]),
     ]);
     reasonInput.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      if (isSendKey(event)) {
         event.preventDefault();
         submit(true);
       }
@@ -500,8 +510,7 @@
 
   input.addEventListener("input", fitInput);
   input.addEventListener("keydown", (event) => {
-    // isComposing: Enter that confirms a Hangul syllable in an IME must not send the message.
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    if (isSendKey(event)) {
       event.preventDefault();
       panel.querySelector(".composer").requestSubmit();
     }
