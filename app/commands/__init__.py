@@ -11,6 +11,7 @@ from app.commands.groups import GROUPS
 COMMAND_MODULES: list[str] = [
     "data",
     "feedback",
+    "dense",
 ]
 
 
