@@ -86,10 +86,12 @@ class TextClip(nn.Module):
         return cls(query, tokenizer, answer, TextClipSettings(shared=shared, **settings))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, shared: bool | None = None, **settings) -> "TextClip":
+    def from_pretrained(cls, path: str | Path, shared: bool | None = None, query_only: bool = False,
+                        **settings) -> "TextClip":
         """Load a saved TextClip, or start one from a plain encoder directory (zero-shot e5).
 
-        `shared=False` on a plain encoder (or a shared TextClip) starts the answer tower as a copy.
+        `shared=False` on a plain encoder (or a shared TextClip) starts the answer tower as a copy;
+        `query_only=True` skips the answer tower (query-time search needs only the query side).
         """
         from transformers import AutoModel
 
@@ -106,6 +108,8 @@ class TextClip(nn.Module):
             setattr(saved, key, value)
         query = AutoModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
         answer = None
+        if query_only:
+            return cls(query, load_tokenizer(encoder_dir), None, saved)
         if not saved.shared and (path / ANSWER_DIR).exists():
             answer = AutoModel.from_pretrained(str(path / ANSWER_DIR), add_pooling_layer=False)
         if shared is False and answer is None:
@@ -146,10 +150,13 @@ class TextClip(nn.Module):
         hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         return nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
 
-    def forward(self, queries: dict[str, torch.Tensor], passages: dict[str, torch.Tensor]):
-        """(query vectors, passage vectors, logit scale): what the contrastive loss takes."""
+    def forward(self, queries: dict[str, torch.Tensor], passages: dict[str, torch.Tensor] | torch.Tensor):
+        """(query vectors, passage vectors, logit scale): what the contrastive loss takes.
+
+        `passages` may be precomputed unit vectors (a locked answer tower needs no forward pass)."""
         scale = self.logit_scale.clamp(max=math.log(self.settings.max_logit_scale)).exp()
-        return self.embed(queries, True), self.embed(passages, False), scale
+        p = passages if isinstance(passages, torch.Tensor) else self.embed(passages, False)
+        return self.embed(queries, True), p, scale
 
     @torch.no_grad()
     def encode(self, texts: Iterable[str], is_query: bool, batch_size: int = ENCODE_BATCH_SIZE,
