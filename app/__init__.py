@@ -30,8 +30,11 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.services.registry import ModelRegistry
 
+    from app.services.retrieval import init_index
+
     register_error_handlers(app)
     app.extensions["models"] = ModelRegistry(app.config)
+    init_index(app)
 
     from app.api import bp as api_bp
     from app.health import bp as health_bp

@@ -75,3 +75,46 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+TUNE_SAMPLE_IN_DOMAIN = 120
+TUNE_SAMPLE_OUT_OF_DOMAIN = 60
+
+
+def _small_tune_file(path: Path) -> Path:
+    """A slice of the tuning set: enough to fit the calibrator, quick enough for a test index build."""
+    from trainers.data import read_jsonl
+
+    rows = list(read_jsonl(DATA_DIR / "tune" / "tune_queries.jsonl"))
+    picked = ([r for r in rows if r["doc_id"]][:TUNE_SAMPLE_IN_DOMAIN]
+              + [r for r in rows if not r["doc_id"]][:TUNE_SAMPLE_OUT_OF_DOMAIN])
+    import json
+
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in picked), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chat_app(tmp_path_factory, e5_dir):
+    """A real app over the bundled FAQ: database loaded and an index built with the untrained
+    multilingual-e5-small as encoder (no keyword or generator checkpoints: their fallbacks serve)."""
+    root = tmp_path_factory.mktemp("chat")
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'chat.db'}",
+        "DATA_DIR": DATA_DIR,
+        "ARTIFACTS_DIR": root / "artifacts",
+        "INDEX_DIR": root / "artifacts" / "index",
+        "CLIP_MODEL": str(e5_dir),
+        "E5_BASE_MODEL": str(e5_dir),
+        "KOBART_MODEL": str(root / "no-kobart"),
+        "KOGPT2_MODEL": str(root / "no-kogpt2"),
+        "TUNE_QUERIES": _small_tune_file(root / "tune.jsonl"),
+        "INDEX_RELOAD_SECONDS": 0.2,
+    })
+    with app.app_context():
+        db.create_all()
+    runner = app.test_cli_runner()
+    for args in (["data", "load"], ["index", "build"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+    return app

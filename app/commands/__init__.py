@@ -12,6 +12,9 @@ COMMAND_MODULES: list[str] = [
     "data",
     "feedback",
     "dense",
+    "index",
+    "evaluate",
+    "coref",
 ]
 
 

@@ -139,7 +139,7 @@ class HybridRetriever:
             t = time.perf_counter()
             graph_hits = self.index.graph.search(keywords, depth) if keywords else []
             hits["graph"] = [(h.doc_id, h.score) for h in graph_hits]
-            explanations = {h.doc_id: h.explanation for h in graph_hits}
+            explanations = {h.doc_id: h.explanation() for h in graph_hits}
             timings["graph"] = (time.perf_counter() - t) * 1000
         return hits, explanations
 
