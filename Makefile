@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install prepare serve clean-artifacts
+.PHONY: run test install browser prepare serve clean-artifacts
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,13 @@ serve: prepare
 
 run: serve
 
-test: install
+# Debian's Chromium and ChromeDriver for the widget's browser test (skipped with a reason if missing).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || \
+	  echo "chromium could not be installed: the browser test will be skipped"
+
+test: install browser
 	$(PY) -m pytest -q
 
 clean-artifacts:
