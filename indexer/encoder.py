@@ -134,6 +134,10 @@ class TextClip(nn.Module):
         return self.logit_scale.device
 
     @property
+    def answer_tower(self) -> nn.Module:
+        return self.answer_encoder if self.answer_encoder is not None else self.query_encoder
+
+    @property
     def dim(self) -> int:
         return self.query_encoder.config.hidden_size
 
@@ -146,7 +150,7 @@ class TextClip(nn.Module):
 
     def embed(self, batch: dict[str, torch.Tensor], is_query: bool) -> torch.Tensor:
         """Unit vectors for a tokenised batch, through the query or the answer tower."""
-        encoder = self.query_encoder if is_query or self.answer_encoder is None else self.answer_encoder
+        encoder = self.query_encoder if is_query else self.answer_tower
         hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         return nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
 

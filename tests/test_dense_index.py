@@ -140,6 +140,7 @@ def test_dense_index_build_and_search(records, tiny_models, tmp_path):
     clip_path, base_path = tiny_models
     stats = write_dense_index(records, clip_path, base_path, tmp_path / "dense")
     assert stats["documents"] == stats["vectors"] == len(records)
+    assert stats["base_vectors_reused"]  # only the query tower was changed: passages encoded once
     retriever = DenseRetriever.load(tmp_path / "dense")
     # the index version is self-contained: it does not need the model directories any more
     assert (tmp_path / "dense" / "clip_model" / "text_clip.json").exists()

@@ -186,12 +186,13 @@ class ClipTask:
         self.train_records, self.heldout = heldout_split(records)
         self.all_records = sorted(records, key=lambda r: r.doc_id)
         self.groups = [list(g) for g in synonym_groups]
+        self.passages = {r.doc_id: passage_text(r) for r in self.all_records}
         self._epochs_built = 0
         self._locked_vectors: dict[str, torch.Tensor] | None = None
         if settings.towers == "locked":
             model.answer_encoder.requires_grad_(False)
-            vectors = model.encode_passages([passage_text(r) for r in self.all_records], progress=True)
-            self._locked_vectors = {r.doc_id: v for r, v in zip(self.all_records, vectors)}
+            vectors = model.encode_passages(list(self.passages.values()), progress=True)
+            self._locked_vectors = dict(zip(self.passages, vectors))
 
     @classmethod
     def from_base(cls, records: Sequence[FaqRecord], synonym_groups: Sequence[Sequence[str]],
@@ -218,8 +219,7 @@ class ClipTask:
         if self._locked_vectors is not None:
             out["passages"] = torch.stack([self._locked_vectors[d] for d in batch.doc_ids])
         else:
-            texts = {r.doc_id: passage_text(r) for r in self.all_records}
-            out["passages"] = self.model.tokenize([texts[d] for d in batch.doc_ids], is_query=False)
+            out["passages"] = self.model.tokenize([self.passages[d] for d in batch.doc_ids], is_query=False)
         return out
 
     def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
