@@ -54,6 +54,11 @@ class Config:
     REVIEW_MODEL = _env("REVIEW_MODEL", str(MODELS_DIR / "review"))
     COREF_BASE_MODEL = _env("COREF_BASE_MODEL", "meta-llama/Llama-3.2-1B")
     COREF_MODEL = _env("COREF_MODEL", str(MODELS_DIR / "coref"))
+    # What `flask train coref` trains: "features" (logistic regression over deictic/mention features and
+    # e5 cosines; measured best here) or "causal_lm" (COREF_BASE_MODEL fine-tuned, options by likelihood).
+    COREF_ARCHITECTURE = _env("COREF_ARCHITECTURE", "features")
+    # Most dialogue turns `POST /api/v1/coref` accepts.
+    COREF_MAX_TURNS = _env_int("COREF_MAX_TURNS", 40)
     # Threads torch may use per process (gunicorn workers each get this many).
     TORCH_THREADS = _env_int("TORCH_THREADS", 1)
     # Load the models and the index when the app starts (off in unit tests that need no models).
