@@ -24,7 +24,9 @@ TRAINED_MODELS = [("CLIP_MODEL", "clip"), ("KOBART_MODEL", "kobart"), ("KOGPT2_M
 
 
 def _has_model(path: str) -> bool:
-    return (Path(path) / "config.json").exists() or (Path(path) / "model.json").exists()
+    """A saved model directory: anything beyond a resumable checkpoint (models are saved atomically)."""
+    directory = Path(path)
+    return directory.is_dir() and any(p.name != "checkpoint" for p in directory.iterdir())
 
 
 def _step(name: str, needed: bool, action) -> float:
