@@ -101,15 +101,15 @@ def bench_size(n: int) -> list[dict]:
 
 
 def bench_encoding(model_path: str) -> dict:
-    from indexer.dense import _encode_one
+    from indexer.dense import encode_one_query
     from indexer.encoder import TextClip
 
     model = TextClip.from_pretrained(model_path, query_only=True).eval()
-    _encode_one(model, SAMPLE_QUERIES[0])  # warm-up
+    encode_one_query(model, SAMPLE_QUERIES[0])  # warm-up
     times = []
     for i in range(ENCODE_TRIALS):
         t = time.perf_counter()
-        _encode_one(model, SAMPLE_QUERIES[i % len(SAMPLE_QUERIES)])
+        encode_one_query(model, SAMPLE_QUERIES[i % len(SAMPLE_QUERIES)])
         times.append((time.perf_counter() - t) * 1000)
     texts = [SAMPLE_QUERIES[i % len(SAMPLE_QUERIES)] for i in range(THROUGHPUT_TEXTS)]
     t = time.perf_counter()

@@ -132,22 +132,22 @@ class DenseRetriever:
         return cls(clip, base, VectorStore.load(version_dir / CLIP_STORE, store_settings),
                    VectorStore.load(version_dir / BASE_STORE, store_settings))
 
-    @torch.inference_mode()
     def encode_query(self, text: str) -> np.ndarray:
         """The fine-tuned query vector (dim,), unit length."""
-        return _encode_one(self.clip, text)
+        return encode_one_query(self.clip, text)
 
     def search(self, text: str, k: int) -> list[tuple[str, float]]:
         """Up to k (doc_id, cosine) by the fine-tuned model, best first."""
         return self.clip_store.search(self.encode_query(text), k)[0]
 
-    @torch.inference_mode()
     def search_base(self, text: str, k: int) -> list[tuple[str, float]]:
         """Up to k (doc_id, cosine) by the untrained backbone (for abstention), best first."""
-        return self.base_store.search(_encode_one(self.base, text), k)[0]
+        return self.base_store.search(encode_one_query(self.base, text), k)[0]
 
 
-def _encode_one(model: TextClip, text: str) -> np.ndarray:
+@torch.inference_mode()
+def encode_one_query(model: TextClip, text: str) -> np.ndarray:
+    """One query's unit vector (dim,): the single-message path, without encode()'s batching work."""
     batch = model.tokenize([text], is_query=True)
     return model.embed(batch, is_query=True)[0].numpy()
 
