@@ -97,6 +97,12 @@ def openapi_document() -> dict:
                                  "responses": {"200": {"description": "OK"}}}}
     paths["/readyz"] = {"get": {"operationId": "readyz", "summary": "Database, models and index loaded",
                                 "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready", **error}}}}
+    admin = {"security": [{"bearer": []}], "responses": {"200": {"description": "OK"},
+                                                         "401": {"description": "Wrong token", **error},
+                                                         "403": {"description": "Admin disabled", **error}}}
+    paths["/api/v1/admin/feedback"] = {"get": {"operationId": "adminFeedback", "summary": "Recent feedback", **admin}}
+    paths["/api/v1/admin/index/reload"] = {"post": {"operationId": "adminReload",
+                                                    "summary": "Pick up the current index version now", **admin}}
     paths["/api/v1/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",
                                              "responses": {"200": {"description": "OK"}}}}
     return {
@@ -104,7 +110,8 @@ def openapi_document() -> dict:
         "info": {"title": "Korean customs chatbot API", "version": "1.0.0",
                  "description": "FAQ retrieval (knowledge graph + dense index) with a generative fallback."},
         "paths": paths,
-        "components": {"schemas": {"Error": ERROR_SCHEMA}},
+        "components": {"schemas": {"Error": ERROR_SCHEMA},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
 
 
