@@ -113,10 +113,10 @@ def _last_json(output: str) -> dict:
 
 def test_train_and_eval_commands_feature_path(isolated_runner):
     runner, tmp_path = isolated_runner
-    missing = runner.invoke(args=["train", "coref"])
+    missing = runner.invoke(args=["train", "coref", "--embedder"])
     assert missing.exit_code != 0 and "flask models import-e5" in missing.output
 
-    trained = runner.invoke(args=["train", "coref", "--no-embedder"])
+    trained = runner.invoke(args=["train", "coref"])
     assert trained.exit_code == 0, trained.output
     model_dir = tmp_path / "models" / "coref"
     assert (model_dir / "features.json").exists() and (model_dir / "config.json").exists()

@@ -131,3 +131,14 @@ def test_resolve_accepts_the_api_shape(trained):
     result = resolver.resolve([t.to_json() for t in item.turns], item.options)
     assert result.answer in OPTION_KEYS and result.option == item.options[result.answer]
     assert sum(result.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_e5_plugs_in_as_the_embedder(e5_dir, authored):
+    """The real encoder behind `TextEmbedder`: cosine features are finite and centred over the options."""
+    from app.services.coref import embedding_features, load_embedder
+
+    rows = embedding_features(authored[:2], load_embedder(str(e5_dir)))
+    for item_rows in rows:
+        cosines = [row["cos_final"] for row in item_rows]
+        assert all(np.isfinite(cosines)) and sum(cosines) == pytest.approx(0.0, abs=1e-5)
+        assert sum(row["cos_final_is_max"] for row in item_rows) >= 1

@@ -7,10 +7,11 @@ never by free generation (the seed's defect: repeated or long answers), so exact
 
 - `FeatureScorer` (the default): a linear model over linguistic features of each option (which
   demonstrative series the final utterance uses crossed with whether the option's photo is the final
-  speaker's own, how recently and by whom its object was mentioned, found by kiwipiepy morphemes) plus
-  cosines from a sentence embedder (multilingual-e5-small). FINDINGS.md measured this family well
-  above fine-tuned transformers at the size that trains here: the data's strongest regularity is
-  deictic (이거 -> own photo, 저거 -> the partner's), which a linear model picks up from 200 items.
+  speaker's own, how recently and by whom its object was mentioned, found by kiwipiepy morphemes),
+  optionally plus cosines from a sentence embedder (multilingual-e5-small; measured no gain here, so
+  off by default). FINDINGS.md measured this family well above fine-tuned transformers at the size
+  that trains here: the data's strongest regularity is deictic (이거 -> own photo, 저거 -> the
+  partner's), which a linear model picks up from 200 items.
 - `CausalLMScorer`: any `AutoModelForCausalLM` fine-tuned on the seed's prompt format; each option's
   continuation is scored by its log-likelihood given the prompt. For deployments with real weights.
 
