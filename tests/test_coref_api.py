@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from app import create_app
+from app.api.openapi import RESPONSE_SCHEMAS
 from app.services.coref import OPTION_KEYS, CorefResolver, read_items
 from trainers.coref import split_items, train_feature_scorer
 
@@ -49,6 +51,7 @@ def test_answers_with_an_option_and_probabilities(coref_client):
     assert list(body["probabilities"]) == list(OPTION_KEYS)
     assert sum(body["probabilities"].values()) == pytest.approx(1.0)
     assert max(body["probabilities"], key=body["probabilities"].get) == body["answer"]
+    Draft202012Validator(RESPONSE_SCHEMAS["coref"]).validate(body)  # what the OpenAPI document promises
 
 
 def test_photo_ids_may_be_strings(coref_client):
