@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-OPTION_KEYS = ("A", "B", "C", "D")
+from app.services.coref import OPTION_KEYS, kiwi
+
 SPEAKERS = ("A", "B")
 
 
@@ -230,13 +231,6 @@ class GeneratorSettings:
     middle_turns: tuple[int, int] = (3, 6)
 
 
-@lru_cache(maxsize=1)
-def _kiwi():
-    from kiwipiepy import Kiwi
-
-    return Kiwi()
-
-
 # Particle -> kiwipiepy tag, for `kiwi.join` to choose the allomorph (은/는, 이/가, 와/과, 을/를).
 PARTICLE_TAGS = {"은": "JX", "이": "JKS", "와": "JC", "을": "JKO", "로": "JKB", "에": "JKB"}
 SLOT = re.compile(r"\{(\w+)(?::(\w+))?\}")
@@ -244,7 +238,7 @@ SLOT = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 @lru_cache(maxsize=4096)
 def with_particle(word: str, particle: str) -> str:
-    return _kiwi().join([(word, "NNG"), (particle, PARTICLE_TAGS[particle])])
+    return kiwi().join([(word, "NNG"), (particle, PARTICLE_TAGS[particle])])
 
 
 def fill(template: str, **words: str) -> str:

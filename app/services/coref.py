@@ -151,7 +151,8 @@ INTERJECTION_PRONOUNS = {"얘", "걔", "쟤"}
 
 
 @lru_cache(maxsize=1)
-def _kiwi():
+def kiwi():
+    """The process-wide kiwipiepy analyser (loading it takes seconds, so it is loaded once)."""
     from kiwipiepy import Kiwi
 
     return Kiwi()
@@ -159,7 +160,7 @@ def _kiwi():
 
 @lru_cache(maxsize=65536)
 def _tokens(text: str) -> tuple[tuple[str, str], ...]:
-    return tuple((t.form, t.tag) for t in _kiwi().tokenize(text))
+    return tuple((t.form, t.tag) for t in kiwi().tokenize(text))
 
 
 def content_morphemes(text: str) -> frozenset[str]:
