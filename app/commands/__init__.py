@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "index",
     "evaluate",
     "coref",
+    "kogpt2",
 ]
 
 
