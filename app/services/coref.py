@@ -81,10 +81,6 @@ class CorefItem:
         options = {key: str(obj["options"][key]) for key in OPTION_KEYS}
         return cls(turns, options, obj.get("answer"), str(obj.get("id", "")))
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.item_id, "turns": [t.to_json() for t in self.turns], "options": dict(self.options),
-                "answer": self.answer}
-
     @property
     def final_turn(self) -> Turn:
         """The last utterance: the one whose demonstrative is to be resolved."""
