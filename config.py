@@ -52,6 +52,11 @@ class Config:
     KOGPT2_MODEL = _env("KOGPT2_MODEL", str(MODELS_DIR / "kogpt2"))
     REVIEW_BASE_MODEL = _env("REVIEW_BASE_MODEL", "klue/roberta-base")
     REVIEW_MODEL = _env("REVIEW_MODEL", str(MODELS_DIR / "review"))
+    # What `flask train review` trains: "linear" (logistic-regression heads on frozen e5 + char/morpheme
+    # TF-IDF; measured best here) or "transformer" (sequence classifiers fine-tuned on the shared loop).
+    REVIEW_ARCHITECTURE = _env("REVIEW_ARCHITECTURE", "linear")
+    # Longest review `POST /api/v1/review` accepts (the highlight costs one pass per word).
+    REVIEW_MAX_CHARS = _env_int("REVIEW_MAX_CHARS", 500)
     COREF_BASE_MODEL = _env("COREF_BASE_MODEL", "meta-llama/Llama-3.2-1B")
     COREF_MODEL = _env("COREF_MODEL", str(MODELS_DIR / "coref"))
     # What `flask train coref` trains: "features" (logistic regression over deictic/mention features and

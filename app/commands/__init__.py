@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "evaluate",
     "coref",
     "kogpt2",
+    "review",
 ]
 
 
