@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import networkx as nx
 
@@ -75,10 +75,11 @@ class GraphHit:
 
     doc_id: str
     score: float
-    explanation: list[Match] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
 
-    def explain(self) -> list[dict[str, str]]:
-        return [asdict(m) for m in self.explanation]
+    def explanation(self) -> list[dict[str, str]]:
+        """The matches as JSON-ready dicts: {query, node, via, source}."""
+        return [asdict(m) for m in self.matches]
 
 
 def _kw(key: str) -> str:
@@ -202,7 +203,7 @@ class KnowledgeGraph:
             for doc, (value, match) in self._best_paths(query).items():
                 hit = hits.setdefault(doc, GraphHit(self.graph.nodes[doc]["doc_id"], 0.0))
                 hit.score += value
-                hit.explanation.append(match)
+                hit.matches.append(match)
         return sorted(hits.values(), key=lambda h: (-h.score, h.doc_id))[:k]
 
     def _best_paths(self, query: str) -> dict[str, tuple[float, Match]]:
@@ -267,8 +268,3 @@ class _Builder:
             if not self.graph.has_edge(a, b):
                 self.graph.add_edge(a, b, kind=SYNONYM, weight=self.settings.synonym_weight)
 
-
-def graph_rankings(graph: KnowledgeGraph, texts: list[str], k: int = 10,
-                   terms: Callable[[str], list[str]] = query_terms) -> list[list[str]]:
-    """Ranked doc_ids per message (for top-k / MRR evals); `terms` turns a message into query keywords."""
-    return [[hit.doc_id for hit in graph.search(terms(text), k)] for text in texts]

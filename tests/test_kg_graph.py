@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kg.graph import (DOCUMENT, EXACT, PARTIAL, SYNONYM, KnowledgeGraph, graph_rankings, query_terms)
+from kg.graph import DOCUMENT, EXACT, PARTIAL, SYNONYM, KnowledgeGraph, query_terms
 from trainers.data import FaqRecord, Paraphrase
 
 RECORDS = [
@@ -36,8 +36,8 @@ def test_build_has_documents_keywords_categories_and_synonym_edges(graph):
 def test_exact_keyword_finds_its_document_and_explains_how(graph):
     hit = graph.search(["통관예약"], k=3)[0]
     assert hit.doc_id == "M-001"
-    assert hit.explanation[0].via == EXACT and hit.explanation[0].source == "question"
-    assert hit.explain()[0]["query"] == "통관예약"
+    assert hit.matches[0].via == EXACT and hit.matches[0].source == "question"
+    assert hit.explanation()[0] == {"query": "통관예약", "node": "통관예약", "via": EXACT, "source": "question"}
 
 
 def test_synonym_edge_lets_the_other_synonym_find_the_document():
@@ -45,20 +45,19 @@ def test_synonym_edge_lets_the_other_synonym_find_the_document():
     with_synonyms = KnowledgeGraph.build(RECORDS, SYNONYMS).search(query, k=3)
     without = KnowledgeGraph.build(RECORDS, SYNONYMS, use_synonyms=False).search(query, k=3)
     assert with_synonyms and with_synonyms[0].doc_id == "D-001"
-    assert with_synonyms[0].explanation[0].via == SYNONYM
+    assert with_synonyms[0].matches[0].via == SYNONYM
     assert all(h.doc_id != "D-001" for h in without)
 
 
 def test_partial_match_shares_morphemes(graph):
     hits = graph.search(["납부방법안내"], k=3)
     assert hits[0].doc_id == "G-001"
-    assert hits[0].explanation[0].via == PARTIAL
+    assert hits[0].matches[0].via == PARTIAL
 
 
 def test_ranking_by_several_keywords(graph):
-    ranked = graph_rankings(graph, ["여행 가서 산 물건 면세 범위가 어떻게 되나요?", "관세를 인터넷뱅킹으로 납부"], k=2)
-    assert ranked[0][0] == "T-001"
-    assert ranked[1][0] == "G-001"
+    assert graph.search(query_terms("여행 가서 산 물건 면세 범위가 어떻게 되나요?"), k=2)[0].doc_id == "T-001"
+    assert graph.search(query_terms("관세를 인터넷뱅킹으로 납부"), k=2)[0].doc_id == "G-001"
     assert graph.search([], k=3) == [] and graph.search(["   "], k=3) == []
 
 
