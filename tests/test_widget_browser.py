@@ -5,17 +5,23 @@ skipped with the reason where they are missing.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from app import create_app
 from app.extensions import db
 from app.models import ChatMessage, Document, Feedback
+from app.services.pipeline import DOCUMENTS_FILE
+from indexer.versions import current_version, publish, version_path
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +39,7 @@ WAIT_SECONDS = 20
 MOBILE_VIEWPORT = {"width": 360, "height": 740}
 HOST_ID = "customs-chat-widget"
 MARKUP = '<img src=x onerror="window.__injected=1;alert(1)"><script>window.__injected=2</script>'
+MARKUP_DOC_ID = "T-002"
 
 
 def _locate(env_name: str, names: tuple[str, ...]) -> str | None:
@@ -75,6 +82,44 @@ def _serve(flask_app):
 @pytest.fixture
 def live_chat(chat_app):
     yield from _serve(chat_app)
+
+
+@pytest.fixture(scope="module")
+def markup_chat_app(chat_app, tmp_path_factory):
+    """chat_app's database and published index copied aside, with one FAQ answer carrying markup.
+
+    The answer is changed where `flask index build` would put it (the Document row and the index
+    version's documents snapshot, which is what the chat endpoint answers from) instead of running a
+    build: on this machine a build takes minutes, and the shared `chat_app` stays untouched.
+    """
+    root = tmp_path_factory.mktemp("markup-chat")
+    database = root / "chat.db"
+    source_database = chat_app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with closing(sqlite3.connect(source_database)) as source, closing(sqlite3.connect(database)) as target:
+        source.backup(target)
+    source_index, index_dir = Path(chat_app.config["INDEX_DIR"]), root / "index"
+    version = current_version(source_index)
+    shutil.copytree(version_path(source_index, version), version_path(index_dir, version))
+    publish(index_dir, version)
+
+    app = create_app({**chat_app.config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "INDEX_DIR": index_dir})
+    with app.app_context():
+        doc = db.session.scalar(select(Document).where(Document.doc_id == MARKUP_DOC_ID))
+        doc.answer = f"{doc.answer} {MARKUP}"
+        db.session.commit()
+        answer = doc.answer
+    snapshot = version_path(index_dir, version) / DOCUMENTS_FILE
+    documents = json.loads(snapshot.read_text(encoding="utf-8"))
+    for entry in documents:
+        if entry["doc_id"] == MARKUP_DOC_ID:
+            entry["answer"] = answer
+    snapshot.write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
+    return app
+
+
+@pytest.fixture
+def live_markup_chat(markup_chat_app):
+    yield from _serve(markup_chat_app)
 
 
 @pytest.fixture
@@ -200,17 +245,14 @@ def test_answer_related_question_feedback_and_reload(browser, live_chat, chat_ap
     _assert_no_alert(browser)
 
 
-def test_markup_in_answers_and_messages_is_shown_as_text(browser, live_chat, chat_app):
-    faq = _document(chat_app, "T-002")
-    answer = f"세금 계산 안내 {MARKUP} 끝."
-    with chat_app.app_context():
-        db.session.scalar(select(Document).where(Document.doc_id == faq.doc_id)).answer = answer
-        db.session.commit()
-    widget = Widget(browser, live_chat)
+def test_markup_in_answers_and_messages_is_shown_as_text(browser, live_markup_chat, markup_chat_app):
+    faq = _document(markup_chat_app, MARKUP_DOC_ID)
+    assert faq.answer.endswith(MARKUP)
+    widget = Widget(browser, live_markup_chat)
     widget.open()
 
     widget.send(faq.question)
-    assert widget.find(".answer", widget.replies()[-1]).text == answer
+    assert widget.find(".answer", widget.replies()[-1]).text == faq.answer
     widget.send(f"<b>굵게</b> {MARKUP}")
     assert widget.find_all(".msg-user")[-1].text.endswith(f"<b>굵게</b> {MARKUP}")
 
@@ -298,48 +340,4 @@ def test_fits_a_360px_screen(browser, live_page):
         assert not widget.find(".launcher").is_displayed(), "the full-screen panel hides the launcher"
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-
-
-# ---- TEMPORARY: until the lead's `chat_app` fixture lands in tests/conftest.py ---------------------
-
-@pytest.fixture
-def chat_app(app, runner):
-    """Stand-in chat endpoint over the loaded FAQ (character-bigram overlap), same response shape."""
-    import uuid
-
-    from flask import Blueprint, request
-
-    from app.models import ChatSession
-
-    assert runner.invoke(args=["data", "load"]).exit_code == 0
-    stub = Blueprint("stub_chat", __name__)
-
-    def bigrams(text):
-        text = text.replace(" ", "")
-        return {text[i:i + 2] for i in range(len(text) - 1)}
-
-    @stub.post("/api/v1/chat")
-    def chat():
-        body = request.get_json()
-        docs = db.session.scalars(select(Document)).all()
-        query = bigrams(body["message"])
-        ranked = sorted(docs, key=lambda d: -len(query & bigrams(d.question)) / (len(query | bigrams(d.question)) or 1))
-        top = ranked[0]
-        score = len(query & bigrams(top.question)) / (len(query | bigrams(top.question)) or 1)
-        session = db.session.scalar(select(ChatSession).where(ChatSession.session_id == body.get("session_id"))) \
-            or ChatSession(session_id=body.get("session_id") or uuid.uuid4().hex)
-        retrieval = score > 0.5
-        message = ChatMessage(message_id=uuid.uuid4().hex, session=session, user_text=body["message"],
-                              reply=top.answer if retrieval else "...", route="retrieval" if retrieval else "generation",
-                              doc_id=top.doc_id if retrieval else None, confidence=score, latency_ms=1.0)
-        db.session.add(message)
-        db.session.commit()
-        return {"session_id": session.session_id, "message_id": message.message_id, "route": message.route,
-                "answer": message.reply, "confidence": score, "keywords": [],
-                "source": {"doc_id": top.doc_id, "question": top.question, "category": top.category} if retrieval else None,
-                "candidates": [{"doc_id": d.doc_id, "question": d.question, "score": 0.0} for d in ranked[:5]],
-                "latency_ms": 1.0}
-
-    app.register_blueprint(stub)
-    return app
 
