@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import faiss
 import numpy as np
@@ -76,14 +77,15 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact)]))
 
 
-def bench_size(n: int) -> list[dict]:
+def bench_size(n: int) -> Iterator[dict]:
+    """One row per index kind, yielded as soon as it is measured (the 1M HNSW build takes minutes)."""
     flat = faiss.IndexFlatIP(DIM)
     for start in range(0, n, CHUNK):
         flat.add(synthetic_vectors(min(CHUNK, n - start), seed=start))
     stored = faiss.rev_swig_ptr(flat.get_xb(), n * DIM).reshape(n, DIM)
     queries = make_queries(stored, seed=n)
     flat_ms, exact = time_search(flat, queries)
-    rows = [{"n": n, "kind": "flat", "build_s": 0.0, "search_ms": flat_ms, "recall@10": 1.0}]
+    yield {"n": n, "kind": "flat", "build_s": 0.0, "search_ms": flat_ms, "recall@10": 1.0}
     for kind in ("ivf", "hnsw"):
         settings = StoreSettings(**{**BENCH_SETTINGS.__dict__, "approx_kind": kind})
         t = time.perf_counter()
@@ -94,10 +96,9 @@ def bench_size(n: int) -> list[dict]:
         else:
             index.hnsw.efSearch = settings.hnsw_ef_search
         ms, found = time_search(index, queries)
-        rows.append({"n": n, "kind": kind, "build_s": build_s, "search_ms": ms, "recall@10": recall_at_k(found, exact)})
+        yield {"n": n, "kind": kind, "build_s": build_s, "search_ms": ms, "recall@10": recall_at_k(found, exact)}
         del index
         gc.collect()
-    return rows
 
 
 def bench_encoding(model_path: str) -> dict:
