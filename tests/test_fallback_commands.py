@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.services.fallback import ChitChatGenerator
-from trainers.kogpt2 import SmallGPT2Spec, build_small_base, read_chitchat, split_chitchat
+from trainers.kogpt2 import SmallGPT2Spec, build_small_base, read_chitchat, reply_f1, split_chitchat
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "chitchat" / "chitchat.jsonl"
 TINY = SmallGPT2Spec(vocab_size=400, n_positions=64, n_embd=32, n_layer=1, n_head=2, dropout=0.0)
@@ -29,6 +29,13 @@ def tiny_base(tmp_path_factory, small_data) -> Path:
     train_pairs, _ = split_chitchat(read_chitchat(small_data))
     return build_small_base(tmp_path_factory.mktemp("kogpt2") / "base",
                             [t for p in train_pairs for t in (p.question, p.answer)], TINY)
+
+
+def test_reply_f1_scores_shared_character_bigrams():
+    assert reply_f1("즐거운 여행 되세요!", "즐거운 여행 되세요!") == 1.0
+    assert reply_f1("", "즐거운 여행 되세요!") == 0.0
+    assert reply_f1("좋은 꿈 꿔", "즐거운 여행 되세요!") == 0.0
+    assert 0 < reply_f1("여행 잘 다녀오세요", "즐거운 여행 되세요!") < 1
 
 
 def test_split_is_shuffled_and_disjoint():
@@ -55,8 +62,8 @@ def test_train_then_eval(runner, tmp_path, small_data, tiny_base):
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.output.strip().splitlines()[-1])
     assert metrics["pairs"] == 4
-    for key in ("val_loss", "val_perplexity", "usable_share", "avg_reply_chars", "distinct_1", "distinct_2",
-                "repeat_rate", "latency_ms_mean"):
+    for key in ("val_loss", "val_perplexity", "usable_share", "reply_f1", "avg_reply_chars", "distinct_1",
+                "distinct_2", "repeat_rate", "latency_ms_mean"):
         assert key in metrics
     assert 0 <= metrics["usable_share"] <= 1
     assert len(samples.read_text(encoding="utf-8").splitlines()) == 4

@@ -84,7 +84,8 @@ def test_training_writes_model_and_run_files(trained):
                  "history.json", "loss.png", "checkpoint/state.pt"):
         assert (output / name).exists(), name
     assert len(json.loads((output / "history.json").read_text())) == len(history)
-    assert {"val_loss", "val_perplexity", "val_loss_no_label"} <= set(history[0])
+    assert {"val_loss", "val_perplexity", "val_loss_no_label", "val_reply_f1", "val_usable_share"} <= set(history[0])
+    assert history[-1]["val_reply_f1"] > history[0]["val_reply_f1"]  # memorising its validation pairs
 
 
 def test_resume_continues_from_checkpoint(tmp_path, tiny_base, pairs):
@@ -104,6 +105,11 @@ def test_save_load_round_trip(tmp_path, generator):
         assert torch.equal(tensor, loaded.model.state_dict()[name]), name
     assert loaded.model.generation_config.to_dict() == generator.model.generation_config.to_dict()
     assert loaded.reply("공항 도착했어") == generator.reply("공항 도착했어")
+
+
+def test_batched_generation_matches_one_by_one(generator):
+    messages = ["안녕", "오늘 너무 피곤해서 아무것도 하기 싫어", "ㅋㅋ", "해외직구 관세 얼마나 나와?"]
+    assert generator.generate_many(messages) == [generator.generate(m) for m in messages]
 
 
 def test_registered_loader_reads_config(trained):

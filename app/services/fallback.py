@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from transformers import AutoTokenizer, GenerationConfig, GPT2LMHeadModel, PreTrainedTokenizerBase
@@ -234,13 +234,25 @@ class ChitChatGenerator:
         self.model.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))
 
-    @torch.no_grad()
     def generate(self, message: str, label: int | None = None) -> tuple[str, bool]:
         """(decoded continuation, whether it ended with `</s>`), unchecked; `reply` is the safe call."""
-        prompt = torch.tensor([self.format.prompt(message, label)], device=self.model.device)
-        output = self.model.generate(prompt, attention_mask=torch.ones_like(prompt),
+        return self.generate_many([message], label)[0]
+
+    @torch.no_grad()
+    def generate_many(self, messages: Sequence[str], label: int | None = None) -> list[tuple[str, bool]]:
+        """`generate` for several messages in one batch (left-padded, so every prompt ends at `<sys>`)."""
+        prompts = [self.format.prompt(message, label) for message in messages]
+        width = max(map(len, prompts))
+        pad_id = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=self.model.device)
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
+                                      device=self.model.device)
+        output = self.model.generate(input_ids, attention_mask=attention_mask,
                                      generation_config=self.model.generation_config)
-        new_ids = output[0, prompt.shape[1]:].tolist()
+        return [self._decode(row[width:].tolist()) for row in output]
+
+    def _decode(self, new_ids: list[int]) -> tuple[str, bool]:
+        """Text up to the first `</s>` (batch rows are padded after it), whitespace normalised."""
         ended = self.format.eos_id in new_ids
         if ended:
             new_ids = new_ids[: new_ids.index(self.format.eos_id)]
@@ -255,7 +267,8 @@ class ChitChatGenerator:
         """The verdict on one output of `generate`: a reply that did not end by itself is a runaway."""
         problems = check_reply(text)
         if not ended:
-            problems.append(f"truncated: no end of sequence within {self.model.generation_config.max_new_tokens} tokens")
+            limit = self.model.generation_config.max_new_tokens
+            problems.append(f"truncated: no end of sequence within {limit} tokens")
         if problems:
             return GeneratedReply(text="", usable=False, problems=problems)
         return GeneratedReply(text=text, usable=True, problems=[])
