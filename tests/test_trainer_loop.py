@@ -52,9 +52,9 @@ def test_loss_falls_and_run_files_are_written(tmp_path):
                                       warmup_ratio=0.0), log=lambda *_: None)
     assert history[-1]["val_loss"] < history[0]["val_loss"] / 2
     out = tmp_path / "m"
-    for name in ("model.pt", "config.json", "history.json", "loss.png", "checkpoint/state.pt"):
+    for name in ("model.pt", "train_config.json", "history.json", "loss.png", "checkpoint/state.pt"):
         assert (out / name).exists(), name
-    assert json.loads((out / "config.json").read_text())["epochs"] == 4
+    assert json.loads((out / "train_config.json").read_text())["epochs"] == 4
 
 
 def test_resume_continues_from_the_saved_epoch(tmp_path):

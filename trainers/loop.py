@@ -4,12 +4,13 @@ A model-specific *task* says what a batch is and how to score the model; this lo
 device selection, AdamW with linear warm-up and decay, gradient clipping, tqdm progress, evaluation
 every epoch, early stopping (the seed's `early_stop_criterion`), a checkpoint every epoch that
 `resume=True` continues from exactly (model, optimizer, scheduler, epoch, loss history), the run's
-`config.json` next to the model, and a loss-curve PNG.
+`train_config.json` next to the model, and a loss-curve PNG.
 
 Output directory layout (all writes are atomic: a crash leaves the previous files intact):
 
     <output_dir>/              best model so far, written by `task.save` (save_pretrained)
-    <output_dir>/config.json   the TrainConfig and the task's own settings (seed: {model_name}.json)
+    <output_dir>/train_config.json   the TrainConfig and the task's own settings (seed: {model_name}.json;
+                               not `config.json`, which is the Hugging Face model's own)
     <output_dir>/history.json  per-epoch train loss and validation metrics
     <output_dir>/loss.png      loss curves
     <output_dir>/checkpoint/state.pt   last epoch's full training state, for `resume`
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.pt"
+RUN_CONFIG_FILE = "train_config.json"
 
 
 @dataclass
@@ -120,7 +122,7 @@ def save_model_atomically(task: Task, output_dir: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=output_dir.parent))
     try:
         task.save(tmp)
-        for name in (CHECKPOINT_DIR, "config.json", "history.json", "loss.png"):
+        for name in (CHECKPOINT_DIR, RUN_CONFIG_FILE, "history.json", "loss.png"):
             if (output_dir / name).exists() and not (tmp / name).exists():
                 os.replace(output_dir / name, tmp / name)
         old = output_dir.with_name(output_dir.name + ".old")
@@ -214,7 +216,7 @@ def train(task: Task, cfg: TrainConfig, log=print) -> list[dict[str, float]]:
 
     wrapped = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if rank == 0:
-        _atomic_write_text(output_dir / "config.json", json.dumps(asdict(cfg), ensure_ascii=False, indent=2))
+        _atomic_write_text(output_dir / RUN_CONFIG_FILE, json.dumps(asdict(cfg), ensure_ascii=False, indent=2))
 
     for epoch in range(start_epoch, cfg.epochs):
         if stale >= cfg.early_stop_patience:
