@@ -97,6 +97,8 @@ class Config:
     MAX_MESSAGE_CHARS = _env_int("MAX_MESSAGE_CHARS", 1000)
     # Admin-only endpoints need `Authorization: Bearer <ADMIN_TOKEN>`; empty disables them.
     ADMIN_TOKEN = _env("ADMIN_TOKEN", "")
+    # Origins whose pages may embed the widget and call the API (comma-separated; "*" for any).
+    CORS_ORIGINS = [o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()]
     JSON_SORT_KEYS = False
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 

@@ -71,3 +71,17 @@ def test_unexpected_exception_is_json_500_without_trace(app):
     response = app.test_client().get("/boom")
     _assert_error(response, 500, "internal_error")
     assert b"secret internals" not in response.data and b"Traceback" not in response.data
+
+
+def test_cors_allows_only_configured_origins(tmp_path):
+    from app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "CORS_ORIGINS": ["https://shop.example"],
+                      "INDEX_DIR": tmp_path / "index"})
+    client = app.test_client()
+    preflight = client.options("/api/v1/chat", headers={"Origin": "https://shop.example",
+                                                        "Access-Control-Request-Method": "POST"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    other = client.options("/api/v1/chat", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
