@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
@@ -18,6 +19,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
         app.config.from_object(config_for("testing"))
         app.config.update(config)
     _configure_logging(app.config["LOG_LEVEL"])
+    _ensure_sqlite_dir(app.config["SQLALCHEMY_DATABASE_URI"])
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
@@ -64,6 +66,15 @@ def warm_up(app: Flask) -> dict[str, str]:
             status["index"] = f"unavailable: {exc}"
     logging.getLogger(__name__).info("warm-up: %s", status)
     return status
+
+
+def _ensure_sqlite_dir(uri: str) -> None:
+    """SQLite creates the database file but not its folder (the default lives under instance/)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _migrations_dir() -> str:
