@@ -8,3 +8,4 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from app.api import admin, chat, cors, feedback, openapi  # noqa: E402,F401
 from app.api import coref  # noqa: E402,F401
 from app.api import review  # noqa: E402,F401
+from app.api import keywords  # noqa: E402,F401

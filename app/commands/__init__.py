@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "coref",
     "kogpt2",
     "review",
+    "kg",
 ]
 
 
