@@ -122,7 +122,7 @@ def test_train_and_eval_commands_feature_path(isolated_runner):
     trained = runner.invoke(args=["train", "coref"])
     assert trained.exit_code == 0, trained.output
     model_dir = tmp_path / "models" / "coref"
-    assert (model_dir / "features.json").exists() and (model_dir / "config.json").exists()
+    assert (model_dir / "features.json").exists() and (model_dir / "train_config.json").exists()
 
     evaluated = runner.invoke(args=["eval", "coref"])
     assert evaluated.exit_code == 0, evaluated.output

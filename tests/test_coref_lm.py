@@ -94,7 +94,7 @@ def test_loss_falls_on_the_shared_loop(trained):
     losses = [h["train_loss"] for h in history]
     assert losses[-1] < 0.5 * losses[0]
     assert (output / "loss.png").exists() and (output / "checkpoint" / "state.pt").exists()
-    assert json.loads((output / "config.json").read_text())["epochs"] == 10
+    assert json.loads((output / "train_config.json").read_text())["epochs"] == 10
 
 
 def test_scorer_picks_the_option_made_likely(trained):

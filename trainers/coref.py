@@ -84,9 +84,9 @@ def train_feature_scorer(items: Sequence[CorefItem], embedder: TextEmbedder | No
 
 
 def save_feature_run(resolver: CorefResolver, output_dir: Path, run_config: dict, metrics: dict) -> None:
-    """The model plus the run's config.json and metrics.json, like the loop writes for the LM path."""
+    """The model plus the run's train_config.json and metrics.json, like the loop writes for the LM path."""
     resolver.save_pretrained(output_dir)
-    (output_dir / "config.json").write_text(json.dumps(run_config, ensure_ascii=False, indent=2), encoding="utf-8")
+    (output_dir / "train_config.json").write_text(json.dumps(run_config, ensure_ascii=False, indent=2), encoding="utf-8")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
 
 

@@ -140,7 +140,7 @@ def _train_features(train_items, val_items, output_dir: Path, c: float, embedder
     run_config = {"architecture": "features", "c": c, "embedder_path": embedder_path, "synthetic": synthetic,
                   "heldout": len(val_items), "features": scorer.feature_names}
     save_feature_run(resolver, output_dir, run_config, metrics)
-    click.echo(f"wrote {output_dir} (coref.json, features.json, config.json, metrics.json)")
+    click.echo(f"wrote {output_dir} (coref.json, features.json, train_config.json, metrics.json)")
 
 
 @eval_cli.command("coref")
