@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -29,6 +30,10 @@ from torch import nn
 SETTINGS_FILE = "text_clip.json"
 QUERY_DIR = "query_encoder"
 ANSWER_DIR = "answer_encoder"
+# transformers builds models inside global patches (accelerate's init_empty_weights swaps
+# nn.Module.register_parameter for the whole process), so two threads building models at once can
+# leave one with meta tensors: every model construction here holds this lock (others may share it).
+MODEL_LOAD_LOCK = threading.RLock()
 # Below this batch the per-call overhead dominates; above, padding to the longest text wastes work.
 ENCODE_BATCH_SIZE = 32
 
@@ -81,8 +86,9 @@ class TextClip(nn.Module):
         """A randomly initialised model (tests, small profiles): any BertConfig + any tokenizer."""
         from transformers import BertModel
 
-        query = BertModel(bert_config, add_pooling_layer=False)
-        answer = None if shared else BertModel(bert_config, add_pooling_layer=False)
+        with MODEL_LOAD_LOCK:
+            query = BertModel(bert_config, add_pooling_layer=False)
+            answer = None if shared else BertModel(bert_config, add_pooling_layer=False)
         return cls(query, tokenizer, answer, TextClipSettings(shared=shared, **settings))
 
     @classmethod
@@ -106,12 +112,14 @@ class TextClip(nn.Module):
             raise FileNotFoundError(f"{path} is neither a TextClip nor a Hugging Face encoder directory")
         for key, value in settings.items():
             setattr(saved, key, value)
-        query = AutoModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
+        with MODEL_LOAD_LOCK:
+            query = AutoModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
         answer = None
         if query_only:
             return cls(query, load_tokenizer(encoder_dir), None, saved)
         if not saved.shared and (path / ANSWER_DIR).exists():
-            answer = AutoModel.from_pretrained(str(path / ANSWER_DIR), add_pooling_layer=False)
+            with MODEL_LOAD_LOCK:
+                answer = AutoModel.from_pretrained(str(path / ANSWER_DIR), add_pooling_layer=False)
         if shared is False and answer is None:
             answer = copy.deepcopy(query)
         elif shared is True:
