@@ -32,6 +32,7 @@ KEEP_VERSIONS = 3
 def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click.echo) -> dict:
     """Write every artifact of one index version into `path` (default: every FAQ in the database)."""
     from indexer.dense import write_dense_index
+    from indexer.store import StoreSettings
     from kg.bm25 import Bm25Index
     from kg.graph import KnowledgeGraph
 
@@ -41,7 +42,8 @@ def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click
         raise click.ClickException("the database holds no FAQ documents; run `flask data load` first")
     counts: dict = {"documents": write_documents(records, path)}
     echo(f"encoding {len(records)} documents with {config['CLIP_MODEL']} (and the base model for abstention)")
-    counts.update(write_dense_index(records, config["CLIP_MODEL"], config["E5_BASE_MODEL"], path / DENSE_DIR))
+    counts.update(write_dense_index(records, config["CLIP_MODEL"], config["E5_BASE_MODEL"], path / DENSE_DIR,
+                                    store_settings=StoreSettings.from_config(config)))
     Bm25Index.build(records).save(path / BM25_DIR)
     graph = KnowledgeGraph.build(records, synonym_groups())
     graph.save(path / GRAPH_DIR)
