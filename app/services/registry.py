@@ -41,7 +41,11 @@ class ModelRegistry:
         """The loaded model `name`; raises ApiError 503 when it cannot be loaded."""
         if name in self._models:
             return self._models[name]
-        with self._lock:
+        # One process-wide lock for every model construction: transformers patches process-wide
+        # state while it builds a model, so two threads loading at once can corrupt one of them.
+        from indexer.encoder import MODEL_LOAD_LOCK
+
+        with self._lock, MODEL_LOAD_LOCK:
             if name not in self._models:
                 try:
                     self._models[name] = LOADERS[name](self.config)
