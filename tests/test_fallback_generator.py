@@ -175,10 +175,9 @@ def test_generation_stops_at_the_length_limit(generator):
 
 def test_a_looping_model_is_caught(generator):
     """A model stuck on one word (the seed's "진짜 진짜 ...") yields no usable reply."""
-    word_id = generator.tokenizer.convert_tokens_to_ids("▁진짜")
-    if word_id == generator.tokenizer.unk_token_id:
-        word_id = generator.tokenizer("진짜", add_special_tokens=False)["input_ids"][0]
-    handle = bias_logits(generator, [word_id], HOOK_BIAS)
+    vocab = generator.tokenizer.get_vocab()
+    word = min((t for t in vocab if t.startswith("▁") and len(t) >= 3), key=vocab.get)  # a whole word
+    handle = bias_logits(generator, [vocab[word]], HOOK_BIAS)
     try:
         reply = generator.reply("진짜?")
     finally:
