@@ -3,6 +3,7 @@ saved model loads back to the same answers."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -178,7 +179,7 @@ def test_tiny_transformer_trains_on_the_shared_loop_and_loads_back(tmp_path, rev
     analyzer, metrics = train_transformer(records, TransformerTaskSettings(base_model=str(base)),
                                           configs["aspect"], configs["sentiment"], log=lambda _: None)
     for stage in ("aspect", "sentiment"):
-        history = __import__("json").loads((tmp_path / "model" / stage / "history.json").read_text())
+        history = json.loads((tmp_path / "model" / stage / "history.json").read_text())
         assert history[-1]["train_loss"] < history[0]["train_loss"], stage
         assert (tmp_path / "model" / stage / "loss.png").exists()
     analyzer.save_pretrained(tmp_path / "model")

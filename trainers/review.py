@@ -251,6 +251,9 @@ class TransformerTaskSettings:
     freeze_word_embeddings: bool = True
     # Weight each sentiment level by n / (levels * count): the seed's imbalance (few -2 and +2).
     balanced_sentiment_loss: bool = True
+    # Weight each aspect's positives by negatives / positives: an aspect is absent from ~90 % of
+    # reviews, and unweighted the heads first learn to say "no" to everything.
+    balanced_aspect_loss: bool = True
 
 
 class _ClassifierTask:
@@ -294,15 +297,21 @@ class _ClassifierTask:
 
 
 class AspectTask(_ClassifierTask):
-    """Multi-label aspect detection: one sigmoid per aspect, binary cross-entropy."""
+    """Multi-label aspect detection: one sigmoid per aspect, binary cross-entropy (optionally with
+    each aspect's positives weighted up to balance its negatives)."""
 
     selection_metric = "aspect_micro_f1"
 
-    def __init__(self, model, tokenizer, train_records, val_records, max_length: int):
+    def __init__(self, model, tokenizer, train_records, val_records, max_length: int, balanced: bool):
         super().__init__(model, tokenizer, _aspect_items(train_records), _aspect_items(val_records), max_length)
+        positives = aspect_labels(train_records).sum(axis=0)
+        weights = (len(train_records) - positives) / np.maximum(positives, 1) if balanced else np.ones(len(ASPECTS))
+        self.positive_weights = torch.tensor(weights, dtype=torch.float32)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return nn.functional.binary_cross_entropy_with_logits(self.logits(model, batch), batch["labels"])
+        logits = self.logits(model, batch)
+        return nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"],
+                                                              pos_weight=self.positive_weights.to(logits.device))
 
     def evaluate(self) -> dict[str, float]:
         logits, labels = self.validation_logits()
@@ -371,13 +380,15 @@ def build_small_base(path: Path, texts: Iterable[str], hidden: int = 256, layers
 
 def _classifier_from_base(base_model: str, num_labels: int, problem_type: str, freeze_word_embeddings: bool):
     """A sequence classifier (RobertaFor... / BertFor..., by the base's config) with a fresh head."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    from indexer.encoder import load_tokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=num_labels,
                                                                problem_type=problem_type)
     if freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    return model, AutoTokenizer.from_pretrained(base_model)
+    return model, load_tokenizer(base_model)
 
 
 def train_transformer(records: Sequence[ReviewRecord], settings: TransformerTaskSettings,
@@ -392,7 +403,8 @@ def train_transformer(records: Sequence[ReviewRecord], settings: TransformerTask
                                              settings.freeze_word_embeddings)
     task_config = {"settings": settings.__dict__}
     aspect_config.task, sentiment_config.task = {**task_config, "stage": "aspect"}, {**task_config, "stage": "sentiment"}
-    train(AspectTask(model, tokenizer, fit_records, val_records, settings.aspect_max_length), aspect_config, log=log)
+    train(AspectTask(model, tokenizer, fit_records, val_records, settings.aspect_max_length,
+                     settings.balanced_aspect_loss), aspect_config, log=log)
     model, tokenizer = _classifier_from_base(settings.base_model, len(SENTIMENTS), "single_label_classification",
                                              settings.freeze_word_embeddings)
     train(SentimentTask(model, tokenizer, fit_records, val_records, settings.sentiment_max_length,

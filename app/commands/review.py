@@ -54,7 +54,7 @@ class Schedule:
 # Pretrained encoders fine-tune at the seed's learning-rate scale; a small RoBERTa from random
 # weights needs a larger rate and more epochs.
 SCHEDULES = {
-    "pretrained": Schedule(epochs=5, batch_size=16, lr=5e-5, early_stop_patience=2),
+    "pretrained": Schedule(epochs=4, batch_size=16, lr=1e-4, early_stop_patience=2),
     "small": Schedule(epochs=20, batch_size=16, lr=5e-4, early_stop_patience=4),
 }
 

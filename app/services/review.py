@@ -360,9 +360,11 @@ class TransformerReviewModel:
 
 def load_classifier(path: str | Path):
     """(model, tokenizer) of a sequence classifier saved with save_pretrained."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(str(path)), AutoTokenizer.from_pretrained(str(path))
+    from indexer.encoder import load_tokenizer
+
+    return AutoModelForSequenceClassification.from_pretrained(str(path)), load_tokenizer(path)
 
 
 def _logits(model, tokenizer, texts: Sequence[str], max_length: int):
