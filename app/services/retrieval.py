@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from app.errors import ApiError
+from app.services.fallback import safe_fallback_reply  # also registers the "fallback" model loader
 from app.services.index import IndexHolder
 from app.services.pipeline import HybridRetriever, RetrievalIndex, RetrievalSettings
 from app.services.registry import models
@@ -45,8 +46,6 @@ def retriever_for_request(keyword_fn) -> HybridRetriever:
 
 def fallback_reply(message: str, suggestions: list[str]) -> str:
     """A checked small-talk reply from the generator, or the polite pointer to 125 and the FAQs."""
-    from app.services.fallback import safe_fallback_reply
-
     try:
         generator = models().get("fallback")
     except ApiError:
