@@ -29,7 +29,7 @@ _SPLIT = re.compile(r"[,，、;；/\n|]+")
 class ExtractorSettings:
     """Input/output lengths and decoding; stored next to the model."""
 
-    # Longer inputs are truncated (stories put the question near the start as often as the end).
+    # Longer inputs keep their first max_input_tokens tokens (the API caps messages at 1000 characters).
     max_input_tokens: int = 128
     max_new_tokens: int = 48
     num_beams: int = 4
@@ -61,12 +61,13 @@ def save_settings(settings: ExtractorSettings, directory: Path) -> None:
 def parse_keywords(generated: str, max_keywords: int | None = None, joined: bool = False) -> list[str]:
     """Split a generated list into clean keywords, dropping empties and duplicates (by normalised form).
 
-    joined: the keywords were written as space-separated morphemes; glue each one back together.
+    joined: the keywords were written as space-separated morphemes; glue each one back together
+    (NFKC in `clean_text` recomposes a stem with a jamo ending: `하 ᆯ` -> `할`).
     """
     seen: set[str] = set()
     keywords: list[str] = []
     for piece in _SPLIT.split(generated):
-        keyword = clean_text(piece).replace(" ", "") if joined else clean_text(piece)
+        keyword = clean_text(piece.replace(" ", "") if joined else piece)
         key = normalize_keyword(keyword) if keyword else ""
         if key and key not in seen:
             seen.add(key)

@@ -39,6 +39,7 @@ def test_parse_keywords_cleans_and_deduplicates():
 def test_morpheme_split_keywords_are_joined_back():
     assert segment("통관예약을") == "통관 예약 을"
     assert parse_keywords("이사 화물 , 통관 예약", joined=True) == ["이사화물", "통관예약"]
+    assert parse_keywords("하 \u11af 수", joined=True) == ["할수"]  # stem + jamo ending recomposed
 
 
 def test_score_keywords_counts_normalised_matches_and_morphemes():
@@ -131,3 +132,18 @@ def test_keywords_endpoint_loads_the_extractor_from_config(tmp_path, trained):
     app = create_app({"KOBART_MODEL": str(trained[0]), "SQLALCHEMY_DATABASE_URI": "sqlite://"})
     response = app.test_client().post("/api/v1/keywords", json={"text": "관세 납부"})
     assert response.status_code == 200 and isinstance(response.get_json()["keywords"], list)
+
+
+def test_small_bart_starts_able_to_copy_and_decoder_dropout_hides_history():
+    import torch
+
+    extractor = _tiny_extractor(presegment=False)
+    attention = extractor.model.model.decoder.layers[0].encoder_attn
+    assert torch.equal(attention.v_proj.weight, torch.eye(TINY.d_model))
+    task = KeywordTask(extractor, PAIRS, VALIDATION, decoder_dropout=1.0)
+    batch = task.collate(task.train_dataset()[:2])
+    decoder_inputs, tok = batch["decoder_input_ids"], extractor.tokenizer
+    assert (decoder_inputs[:, 0] == extractor.model.config.decoder_start_token_id).all()
+    hidden = decoder_inputs[:, 1:][decoder_inputs[:, 1:] != tok.pad_token_id]
+    assert hidden.numel() > 0 and (hidden == tok.mask_token_id).all()
+    assert not (task._batch(task.train_dataset()[:2], 0.0)["decoder_input_ids"] == tok.mask_token_id).any()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration, PreTrainedTokenizerBase
+from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from kg.extractor import (ExtractorSettings, KeywordExtractor, encode_inputs, encode_targets, pad_rows,
                           save_settings, score_keywords, segment)
@@ -35,13 +36,15 @@ SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
 
 @dataclass(frozen=True)
 class SmallBartSpec:
-    """Size of the small-profile BART (about 5 M parameters: trains in minutes on two CPU cores)."""
+    """Size of the small-profile BART (1.5 M parameters). Measured: 256-wide, 3-layer (6.6 M) stalls
+    at the unigram loss through denoising and fine-tuning in the time that fits here; this one
+    learns to copy input morphemes after ~500 steps."""
 
     vocab_size: int = 4000
-    d_model: int = 256
-    layers: int = 3
+    d_model: int = 128
+    layers: int = 2
     heads: int = 4
-    ffn_dim: int = 1024
+    ffn_dim: int = 512
     max_positions: int = 256
     dropout: float = 0.1
 
@@ -89,7 +92,26 @@ def small_bart(tokenizer: PreTrainedTokenizerBase, spec: SmallBartSpec) -> BartF
         eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
         forced_bos_token_id=None, forced_eos_token_id=None,
     )
-    return BartForConditionalGeneration(config)
+    model = BartForConditionalGeneration(config)
+    copy_friendly_init(model)
+    return model
+
+
+def copy_friendly_init(model: BartForConditionalGeneration) -> None:
+    """Start the decoder's cross-attention value and output projections as the identity.
+
+    Attending to an input token then puts that token's representation into the decoder's residual
+    stream, and the output layer (tied to the input embeddings) already favours writing it back:
+    the model starts out able to copy and only has to learn what to copy. From random projections
+    a small BART needs thousands of steps before copying sets in (measured on a toy task, copy every
+    third input token: loss 0.2 after 300 steps with this start, still 5.5 after 400 without), and in
+    the meantime it memorises keyword lists.
+    """
+    with torch.no_grad():
+        for layer in model.model.decoder.layers:
+            for projection in (layer.encoder_attn.v_proj, layer.encoder_attn.out_proj):
+                projection.weight.copy_(torch.eye(projection.weight.shape[0]))
+                projection.bias.zero_()
 
 
 def mask_spans(ids: list[int], mask_id: int, spec: DenoisingSpec, rng: random.Random,
@@ -182,13 +204,18 @@ def build_small_base(texts: Sequence[str], output_dir: Path, cfg: TrainConfig,
 
 # --- fine-tuning ---------------------------------------------------------------------------------
 class KeywordTask:
-    """Fine-tune BART on (text -> `kw1, kw2, ...`); selects on keyword F1 of held-out paraphrases."""
+    """Fine-tune BART on (text -> `kw1, kw2, ...`); selects on keyword F1 of held-out paraphrases.
+
+    `decoder_dropout` replaces that share of the decoder's input tokens (the keywords written so far)
+    by the mask token during training: a decoder that cannot read its own history well cannot
+    memorise keyword lists and has to read them off the encoder, which is what copying needs.
+    """
 
     selection_metric = "keyword_f1"
     higher_is_better = True
 
     def __init__(self, extractor: KeywordExtractor, pairs: Sequence[tuple[str, list[str]]],
-                 validation: Sequence[Query], eval_beams: int = 1):
+                 validation: Sequence[Query], eval_beams: int = 1, decoder_dropout: float = 0.0, seed: int = 0):
         self.extractor = extractor
         self.model = extractor.model
         self.examples = [self._prepare(text, keywords) for text, keywords in pairs]
@@ -196,6 +223,8 @@ class KeywordTask:
         self._val_examples = [self._prepare(q.text, q.keywords) for q in self.validation]
         # Greedy decoding per epoch is several times cheaper than beams and ranks checkpoints alike.
         self.eval_beams = eval_beams
+        self.decoder_dropout = decoder_dropout
+        self._generator = torch.Generator().manual_seed(seed)
 
     def _prepare(self, text: str, keywords: Sequence[str]) -> tuple[str, str]:
         """(model input, target) strings, computed once: segmenting with kiwipiepy is not free."""
@@ -204,17 +233,28 @@ class KeywordTask:
     def train_dataset(self) -> list[tuple[str, str]]:
         return self.examples
 
-    def collate(self, items: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    def _batch(self, items: Sequence[tuple[str, str]], decoder_dropout: float) -> dict[str, torch.Tensor]:
         tok, s = self.extractor.tokenizer, self.extractor.settings
         batch = encode_inputs(tok, [source for source, _ in items], s.max_input_tokens)
-        batch["labels"] = encode_targets(tok, [target for _, target in items], s.max_new_tokens)
-        return batch
+        labels = encode_targets(tok, [target for _, target in items], s.max_new_tokens)
+        config = self.model.config
+        decoder_inputs = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
+        if decoder_dropout:
+            dropped = torch.rand(decoder_inputs.shape, generator=self._generator) < decoder_dropout
+            dropped[:, 0] = False
+            dropped &= decoder_inputs != config.pad_token_id
+            mask_id = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
+            decoder_inputs = decoder_inputs.masked_fill(dropped, mask_id)
+        return {**batch, "decoder_input_ids": decoder_inputs, "labels": labels}
+
+    def collate(self, items: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+        return self._batch(items, self.decoder_dropout)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(**batch).loss
 
     def evaluate(self) -> dict[str, float]:
-        val_batch = {k: v.to(self.model.device) for k, v in self.collate(self._val_examples).items()}
+        val_batch = {k: v.to(self.model.device) for k, v in self._batch(self._val_examples, 0.0).items()}
         predicted = extract_all(self.extractor, [q.text for q in self.validation], num_beams=self.eval_beams)
         scores = score_keywords(predicted, [q.keywords for q in self.validation])
         return {"val_loss": float(self.model(**val_batch).loss), **asdict(scores)}
