@@ -134,16 +134,11 @@ def test_keywords_endpoint_loads_the_extractor_from_config(tmp_path, trained):
     assert response.status_code == 200 and isinstance(response.get_json()["keywords"], list)
 
 
-def test_small_bart_starts_able_to_copy_and_decoder_dropout_hides_history():
+
+def test_small_bart_starts_able_to_copy():
     import torch
 
-    extractor = _tiny_extractor(presegment=False)
-    attention = extractor.model.model.decoder.layers[0].encoder_attn
-    assert torch.equal(attention.v_proj.weight, torch.eye(TINY.d_model))
-    task = KeywordTask(extractor, PAIRS, VALIDATION, decoder_dropout=1.0)
-    batch = task.collate(task.train_dataset()[:2])
-    decoder_inputs, tok = batch["decoder_input_ids"], extractor.tokenizer
-    assert (decoder_inputs[:, 0] == extractor.model.config.decoder_start_token_id).all()
-    hidden = decoder_inputs[:, 1:][decoder_inputs[:, 1:] != tok.pad_token_id]
-    assert hidden.numel() > 0 and (hidden == tok.mask_token_id).all()
-    assert not (task._batch(task.train_dataset()[:2], 0.0)["decoder_input_ids"] == tok.mask_token_id).any()
+    model = _tiny_extractor(presegment=False).model
+    for layer in model.model.decoder.layers:
+        assert torch.equal(layer.encoder_attn.v_proj.weight, torch.eye(TINY.d_model))
+        assert torch.equal(layer.encoder_attn.out_proj.weight, torch.eye(TINY.d_model))
