@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -19,6 +18,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.commands.groups import eval_cli, train_cli
+from app.commands.training import Schedule, resolve_base_model
 from app.services.coref import ARCHITECTURES, CorefResolver, accuracy, load_embedder, read_items
 from trainers.coref import (
     DEFAULT_C,
@@ -37,14 +37,6 @@ COREF_FILE = Path("coref") / "coref.jsonl"
 SMALL_BASE_DIRNAME = "coref-small-base"
 
 
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int
-    batch_size: int
-    lr: float
-    early_stop_patience: int
-
-
 # Synthetic dialogues added by default: none, because they lowered held-out accuracy on the authored
 # items for both architectures (see README); `--synthetic N` adds them.
 DEFAULT_SYNTHETIC = 0
@@ -60,17 +52,9 @@ def _data_path(data: str | None) -> Path:
 
 
 def _base_model(base_model: str | None, texts: list[str]) -> str:
-    """The checkpoint the causal LM starts from; in the small profile it is created on first use."""
-    config = current_app.config
-    if base_model:
-        return base_model
-    if config["MODEL_PROFILE"] != "small":
-        return config["COREF_BASE_MODEL"]
-    path = Path(config["MODELS_DIR"]) / SMALL_BASE_DIRNAME
-    if not (path / "config.json").exists():
-        build_small_base(path, texts)
-        click.echo(f"created the small Llama starting checkpoint (tokenizer trained on the training dialogues) in {path}")
-    return str(path)
+    """The checkpoint the causal LM starts from (small profile: a Llama with a dialogue tokenizer)."""
+    return resolve_base_model(base_model, "COREF_BASE_MODEL", SMALL_BASE_DIRNAME,
+                              lambda path: build_small_base(path, texts))
 
 
 def _report(metrics: dict) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -19,6 +19,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.commands.groups import eval_cli, train_cli
+from app.commands.training import Schedule
 from app.corpus import faq_records
 from kg.extractor import SETTINGS_FILE, KeywordExtractor, load_settings, score_keywords
 from kg.graph import query_terms
@@ -29,14 +30,6 @@ from trainers.loop import TrainConfig
 
 SMALL_BASE_DIRNAME = "kobart-small-base"
 EVAL_SAMPLES_SHOWN = 8
-
-
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int
-    batch_size: int
-    lr: float
-    early_stop_patience: int
 
 
 # small: random weights need a large learning rate; keyword F1 on held-out paraphrases levels off

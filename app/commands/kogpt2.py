@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.commands.groups import eval_cli, train_cli
+from app.commands.training import Schedule, resolve_base_model
 from app.services.fallback import ChitChatGenerator
 from trainers.kogpt2 import (
     LABEL_DROPOUT,
@@ -35,14 +35,6 @@ CHITCHAT_FILE = Path("chitchat") / "chitchat.jsonl"
 EVAL_SAMPLES_SHOWN = 10
 
 
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int
-    batch_size: int
-    lr: float
-    early_stop_patience: int
-
-
 # small, from random weights (measured on the 80 held-out pairs, one CPU thread): 16 epochs (early
 # stop at 13) 80 s, reply F1 0.091, distinct-2 0.70; 20 epochs 120 s, F1 0.097, distinct-2 0.91;
 # 30 epochs 170 s, F1 0.104, distinct-2 0.93 but a quarter of the replies are training answers verbatim.
@@ -58,17 +50,9 @@ def _data_path(data: str | None) -> Path:
 
 
 def _base_model(base_model: str | None, train_texts: list[str]) -> str:
-    """The checkpoint training starts from; in the small profile it is created on first use."""
-    config = current_app.config
-    if base_model:
-        return base_model
-    if config["MODEL_PROFILE"] != "small":
-        return config["KOGPT2_BASE_MODEL"]
-    path = Path(config["MODELS_DIR"]) / SMALL_BASE_DIRNAME
-    if not (path / "config.json").exists():
-        build_small_base(path, train_texts)
-        click.echo(f"created the small GPT-2 starting checkpoint (tokenizer trained on chit-chat) in {path}")
-    return str(path)
+    """The checkpoint training starts from (small profile: a GPT-2 with a chit-chat tokenizer)."""
+    return resolve_base_model(base_model, "KOGPT2_BASE_MODEL", SMALL_BASE_DIRNAME,
+                              lambda path: build_small_base(path, train_texts))
 
 
 @train_cli.command("kogpt2")

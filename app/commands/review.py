@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -24,6 +24,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.commands.groups import eval_cli, train_cli
+from app.commands.training import Schedule
 from app.services.review import ARCHITECTURES, ReviewAnalyzer, load_embedder
 from trainers.review import (
     ReviewRecord,
@@ -41,14 +42,6 @@ REVIEWS_FILE = Path("reviews") / "reviews.jsonl"
 SMALL_BASE_DIRNAME = "review-small-base"
 NO_EMBEDDER = "none"
 SMALL_BASE = "small"
-
-
-@dataclass(frozen=True)
-class Schedule:
-    epochs: int
-    batch_size: int
-    lr: float
-    early_stop_patience: int
 
 
 # Pretrained encoders fine-tune at the seed's learning-rate scale; a small RoBERTa from random
