@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from indexer.dense import DenseRetriever, passage_text, write_dense_index
+from indexer.dense import DenseRetriever, passage_text, question_texts, write_dense_index
 from indexer.encoder import TextClip
 from indexer.metrics import evaluate_ranking
 from indexer.store import StoreSettings, VectorStore
@@ -160,7 +160,19 @@ def test_dense_index_build_and_search(records, tiny_models, tmp_path):
     assert hits[0][1] == pytest.approx(float(passages[best] @ query_vec), abs=1e-4)
     assert np.allclose(retriever.encode_query(record.question), query_vec.numpy(), atol=1e-5)
 
-    base_hits = retriever.search_base(record.question, 5)
+    hits = retriever.search_signals(record.question, 5)
+    assert set(hits) == {"dense", "base", "dense_questions", "base_questions"}
     base = TextClip.from_pretrained(base_path)
     base_scores = base.encode_passages([passage_text(r) for r in records]) @ base.encode_queries([record.question])[0]
-    assert base_hits[0][1] == pytest.approx(float(base_scores.max()), abs=1e-4)
+    assert hits["base"][0][1] == pytest.approx(float(base_scores.max()), abs=1e-4)
+    # a FAQ's own question is one of its stored questions: the query tower finds it at cosine 1
+    for signal in ("dense_questions", "base_questions"):
+        assert hits[signal][0] == (record.doc_id, pytest.approx(1.0, abs=1e-4))
+        assert len({d for d, _ in hits[signal]}) == len(hits[signal]) == 5
+
+
+def test_question_texts_cover_question_and_paraphrases(records):
+    texts, owners = question_texts(records)
+    record = records[0]
+    assert texts[:1 + len(record.paraphrases)] == [record.question, *(p.text for p in record.paraphrases)]
+    assert owners.count(record.doc_id) == 1 + len(record.paraphrases)

@@ -1,7 +1,10 @@
-"""Korean normalisation (kiwipiepy) and the BM25 lexical retriever."""
+"""Korean normalisation (kiwipiepy) and the lexical retrievers (morpheme BM25, character n-grams)."""
 from __future__ import annotations
 
+from collections import Counter
+
 from kg.bm25 import Bm25Index
+from kg.chargrams import CharNgramIndex, char_ngrams
 from kg.normalize import clean_text, morphemes, normalize_keyword, nouns
 from trainers.data import FaqRecord, Paraphrase
 
@@ -59,3 +62,27 @@ def test_bm25_query_without_known_words_finds_nothing():
     index = Bm25Index.build(DOCS)
     assert index.search("", k=3) == []
     assert index.search("고양이", k=3) == []
+
+
+def test_char_ngrams_ignore_spacing():
+    assert char_ngrams("면세 한도") == char_ngrams("면세한도") == char_ngrams(" 면세\t한도 ")
+    assert char_ngrams("면세한도") == Counter({"면세": 1, "세한": 1, "한도": 1, "면세한": 1, "세한도": 1})
+    assert char_ngrams("면") == Counter()
+
+
+def test_char_ngram_index_survives_dropped_spaces_and_a_typo(tmp_path):
+    index = CharNgramIndex.build(DOCS)
+    assert index.search("이사화물통관예약", k=1)[0][0] == "M-001"  # no spaces at all
+    assert index.search("개인통관고유부오 발급", k=1)[0][0] == "D-001"  # one syllable mistyped
+    hits = index.search("여행면세한도얼마", k=3)
+    assert hits[0][0] == "T-001"
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True) and 0 < hits[0][1] <= 1
+    index.save(tmp_path / "chars")
+    loaded = CharNgramIndex.load(tmp_path / "chars")
+    assert loaded.search("여행면세한도얼마", k=3) == hits
+
+
+def test_char_ngram_query_without_known_grams_finds_nothing():
+    index = CharNgramIndex.build(DOCS)
+    assert index.search("", k=3) == []
+    assert index.search("고양이 강아지", k=3) == []

@@ -20,14 +20,14 @@ from tqdm.auto import tqdm
 from app.commands.groups import eval_cli
 from app.corpus import faq_records, synonym_groups
 from app.services.chat import RoutingSettings, decide, retrieve_in_context
+from app.services.fusion import SIGNALS
 from app.services.pipeline import HybridRetriever, RetrievalIndex
 from app.services.retrieval import keyword_function, retrieval_settings
 from indexer.metrics import evaluate_ranking
 from indexer.versions import current_version, version_path
 from trainers.data import FaqRecord, Query, heldout_split, read_jsonl, read_queries
 
-MODES = {"hybrid": ("dense", "base", "bm25", "graph"), "dense": ("dense",), "base": ("base",),
-         "bm25": ("bm25",), "graph": ("graph",)}
+MODES = {"hybrid": SIGNALS, **{signal: (signal,) for signal in SIGNALS}}
 SWEEP = [round(0.05 * i, 2) for i in range(1, 20)]
 
 

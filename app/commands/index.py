@@ -1,10 +1,11 @@
 """`flask index build` / `flask index status`: versioned retrieval indexes, built aside and then swapped in.
 
 A build reads the FAQ documents from the database and the trained encoder from its checkpoint,
-writes a new version directory (documents snapshot, FAISS vectors, BM25, knowledge graph, fitted
-calibrator), records an `index_builds` row (building -> ready | failed) and only then moves the
-`current` pointer. Running workers pick the new version up without a restart. A build that fails
-or is interrupted leaves the previous version current and its own directory removed.
+writes a new version directory (documents snapshot, FAISS vectors, BM25, character n-grams,
+knowledge graph, fitted calibrator), records an `index_builds` row (building -> ready | failed) and
+only then moves the `current` pointer. Running workers pick the new version up without a restart.
+A build that fails or is interrupted leaves the previous version current and its own directory
+removed.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from app.corpus import faq_records, synonym_groups
 from app.extensions import db
 from app.models import IndexBuild, utcnow
 from app.services.calibration import calibration_queries, fit_calibrator
-from app.services.pipeline import BM25_DIR, DENSE_DIR, GRAPH_DIR, HybridRetriever, RetrievalIndex, write_documents
+from app.services.pipeline import BM25_DIR, CHARS_DIR, DENSE_DIR, GRAPH_DIR, HybridRetriever, RetrievalIndex, write_documents
 from app.services.retrieval import keyword_function, retrieval_settings
 from indexer.versions import current_version, new_version, prune, publish
 from trainers.data import FaqRecord
@@ -34,6 +35,7 @@ def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click
     from indexer.dense import write_dense_index
     from indexer.store import StoreSettings
     from kg.bm25 import Bm25Index
+    from kg.chargrams import CharNgramIndex
     from kg.graph import KnowledgeGraph
 
     config = current_app.config
@@ -45,6 +47,7 @@ def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click
     counts.update(write_dense_index(records, config["CLIP_MODEL"], config["E5_BASE_MODEL"], path / DENSE_DIR,
                                     store_settings=StoreSettings.from_config(config)))
     Bm25Index.build(records).save(path / BM25_DIR)
+    CharNgramIndex.build(records).save(path / CHARS_DIR)
     graph = KnowledgeGraph.build(records, synonym_groups())
     graph.save(path / GRAPH_DIR)
     counts["graph"] = graph.stats()

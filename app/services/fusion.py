@@ -1,37 +1,37 @@
 """Fusion of the retrieval signals and the calibrated confidence that decides the route.
 
-Each signal (dense text-CLIP cosine, the untrained backbone's cosine, BM25, knowledge graph) proposes
-candidates with scores on its own scale. Two rankers are offered and measured (`flask eval
+Each signal (text-CLIP and untrained-backbone cosines against FAQ passages and against known
+questions, morpheme BM25, character n-grams, the knowledge graph) proposes candidates with scores on
+its own scale. Two rankers are offered and measured (`flask eval
 retrieval`): reciprocal-rank fusion, and a learned one. The learned ranker is a logistic regression
 over per-candidate features, fitted at index build on hand-written tuning messages (in-domain and
 out-of-domain): its output is P(this candidate is the right FAQ), a calibrated probability, so the
 top candidate's value is also the confidence the router thresholds. (Raw fused scores are not
 probabilities: reciprocal-rank scores top out near 1/61, cosines of unrelated texts sit near 0.8.)
 
-Features include the margin to the best *other* candidate, so near-ties between two FAQs lower the
-confidence instead of being answered confidently; an empty graph result only zeroes the graph
-features, the other signals still rank.
+Features (per signal: score, reciprocal rank, margin, score relative to the best; plus how many
+signals rank the candidate first) include the margin to the best *other* candidate, so near-ties
+between two FAQs lower the confidence instead of being answered confidently; an empty graph result
+only zeroes the graph features, the other signals still rank.
 """
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-SIGNALS = ("dense", "base", "bm25", "graph")
+# dense: fine-tuned text-CLIP, query -> passage; dense_questions: the same query vector -> the FAQ's
+# known questions and paraphrases; base / base_questions: the same with the untrained backbone;
+# bm25: morphemes; chars: character n-grams of space-free text; graph: the knowledge graph.
+SIGNALS = ("dense", "dense_questions", "base", "base_questions", "bm25", "chars", "graph")
 RRF_K = 60
 CALIBRATOR_FILE = "calibrator.json"
-
-FEATURES = (
-    "dense", "dense_rr", "dense_margin",
-    "base", "base_margin",
-    "bm25_rel", "bm25_rr", "bm25_log",
-    "graph_rel", "graph_rr",
-    "votes",
-)
+# Per signal: its score (a missing candidate takes the signal's lowest returned score), the reciprocal
+# rank (0 if absent), the margin to the best *other* candidate, and the score relative to the top.
+PER_SIGNAL = ("score", "rr", "margin", "rel")
+FEATURES = tuple(f"{s}_{f}" for s in SIGNALS for f in PER_SIGNAL) + ("votes",)
 
 
 @dataclass
@@ -58,34 +58,34 @@ def merge_signals(hits: dict[str, list[tuple[str, float]]]) -> list[Candidate]:
     return list(candidates.values())
 
 
-def _best_other(values: dict[str, float], doc_id: str) -> float:
-    others = [v for d, v in values.items() if d != doc_id]
-    return max(others) if others else 0.0
+def _signal_features(candidates: list[Candidate], signal: str) -> np.ndarray:
+    """The PER_SIGNAL columns of one signal for every candidate (all zero if the signal found nothing)."""
+    found = [(i, c.scores[signal]) for i, c in enumerate(candidates) if signal in c.scores]
+    columns = np.zeros((len(candidates), len(PER_SIGNAL)))
+    if not found:
+        return columns
+    values = np.array([v for _, v in found])
+    order = np.argsort(-values, kind="stable")
+    top, floor = values[order[0]], values.min()
+    runner_up = values[order[1]] if len(values) > 1 else floor
+    scores = np.full(len(candidates), floor)
+    scores[[i for i, _ in found]] = values
+    best_other = np.where(scores >= top, runner_up, top)
+    for i, c in enumerate(candidates):
+        columns[i, 1] = 1.0 / c.ranks[signal] if signal in c.ranks else 0.0
+    columns[:, 0] = scores
+    columns[:, 2] = scores - best_other
+    columns[:, 3] = scores / top if top > 0 else 0.0
+    return columns
 
 
 def candidate_features(candidates: list[Candidate]) -> np.ndarray:
     """The feature matrix (one row per candidate, columns FEATURES) for one query."""
-    per_signal = {s: {c.doc_id: c.scores[s] for c in candidates if s in c.scores} for s in SIGNALS}
-    top = {s: max(v.values()) if v else 0.0 for s, v in per_signal.items()}
-    floor = {s: min(v.values()) if v else 0.0 for s, v in per_signal.items()}
-    rows = []
-    for c in candidates:
-        def score(s: str) -> float:
-            # A candidate a signal did not return scores at that signal's lowest returned value.
-            return c.scores.get(s, floor[s])
-
-        def rr(s: str) -> float:
-            return 1.0 / c.ranks[s] if s in c.ranks else 0.0
-
-        rows.append([
-            score("dense"), rr("dense"), score("dense") - _best_other(per_signal["dense"], c.doc_id),
-            score("base"), score("base") - _best_other(per_signal["base"], c.doc_id),
-            c.scores.get("bm25", 0.0) / top["bm25"] if top["bm25"] > 0 else 0.0, rr("bm25"),
-            math.log1p(max(0.0, c.scores.get("bm25", 0.0))),
-            c.scores.get("graph", 0.0) / top["graph"] if top["graph"] > 0 else 0.0, rr("graph"),
-            sum(1 for s in SIGNALS if c.ranks.get(s) == 1) / len(SIGNALS),
-        ])
-    return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
+    if not candidates:
+        return np.zeros((0, len(FEATURES)))
+    blocks = [_signal_features(candidates, s) for s in SIGNALS]
+    votes = np.array([[sum(1 for s in SIGNALS if c.ranks.get(s) == 1) / len(SIGNALS)] for c in candidates])
+    return np.hstack([*blocks, votes])
 
 
 @dataclass

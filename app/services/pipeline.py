@@ -1,10 +1,10 @@
 """The retrieval pipeline, as MISSION.md describes it:
 
-    message -> normalise -> keywords -> graph scores + BM25 scores + dense scores -> fusion
+    message -> normalise -> keywords -> graph + BM25 + character n-gram + dense scores -> fusion
             -> calibrated confidence -> route (FAQ answer | hedged FAQ answer | generated fallback)
 
 `RetrievalIndex` is one published index version (documents, FAISS vectors, knowledge graph, BM25,
-calibrator), loaded read-only. `HybridRetriever` runs the pipeline up to the confidence; the chat
+character n-grams, calibrator), loaded read-only. `HybridRetriever` runs the pipeline up to the confidence; the chat
 service (`app/services/chat.py`) decides the route and stores the conversation. `flask eval
 retrieval` runs exactly the same `HybridRetriever`.
 """
@@ -20,9 +20,12 @@ from typing import Callable, Iterable
 
 from app.services.fusion import SIGNALS, Calibrator, Candidate, merge_signals, rank
 
+DENSE_SIGNALS = frozenset({"dense", "dense_questions", "base", "base_questions"})
+
 DOCUMENTS_FILE = "documents.json"
 GRAPH_DIR = "graph"
 BM25_DIR = "bm25"
+CHARS_DIR = "chars"
 DENSE_DIR = "dense"
 
 _CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202f\u2060\ufeff]")
@@ -71,13 +74,14 @@ class Retrieval:
 class RetrievalIndex:
     """One published index version: everything retrieval reads, loaded once, never written."""
 
-    def __init__(self, version: str, path: Path, documents: dict[str, DocInfo], dense, bm25, graph,
+    def __init__(self, version: str, path: Path, documents: dict[str, DocInfo], dense, bm25, chars, graph,
                  calibrator: Calibrator | None):
         self.version = version
         self.path = path
         self.documents = documents
         self.dense = dense
         self.bm25 = bm25
+        self.chars = chars
         self.graph = graph
         self.calibrator = calibrator
 
@@ -85,6 +89,7 @@ class RetrievalIndex:
     def load(cls, path: Path, torch_threads: int = 1) -> "RetrievalIndex":
         from indexer.dense import DenseRetriever
         from kg.bm25 import Bm25Index
+        from kg.chargrams import CharNgramIndex
         from kg.graph import KnowledgeGraph
 
         documents = {d["doc_id"]: DocInfo(**d) for d in json.loads((path / DOCUMENTS_FILE).read_text("utf-8"))}
@@ -95,6 +100,7 @@ class RetrievalIndex:
             documents=documents,
             dense=DenseRetriever.load(path / DENSE_DIR, torch_threads=torch_threads),
             bm25=Bm25Index.load(path / BM25_DIR),
+            chars=CharNgramIndex.load(path / CHARS_DIR),
             graph=KnowledgeGraph.load(path / GRAPH_DIR),
             calibrator=calibrator,
         )
@@ -123,18 +129,16 @@ class HybridRetriever:
         depth, wanted = self.settings.depth, self.settings.signals
         hits: dict[str, list[tuple[str, float]]] = {}
         explanations: dict[str, list] = {}
-        if "dense" in wanted:
+        dense_signals = [s for s in wanted if s in DENSE_SIGNALS]
+        if dense_signals:
             t = time.perf_counter()
-            hits["dense"] = self.index.dense.search(text, depth)
+            hits.update(self.index.dense.search_signals(text, depth, dense_signals))
             timings["dense"] = (time.perf_counter() - t) * 1000
-        if "base" in wanted:
-            t = time.perf_counter()
-            hits["base"] = self.index.dense.search_base(text, depth)
-            timings["base"] = (time.perf_counter() - t) * 1000
-        if "bm25" in wanted:
-            t = time.perf_counter()
-            hits["bm25"] = self.index.bm25.search(text, depth)
-            timings["bm25"] = (time.perf_counter() - t) * 1000
+        for signal, searcher in (("bm25", self.index.bm25), ("chars", self.index.chars)):
+            if signal in wanted:
+                t = time.perf_counter()
+                hits[signal] = searcher.search(text, depth)
+                timings[signal] = (time.perf_counter() - t) * 1000
         if "graph" in wanted:
             t = time.perf_counter()
             graph_hits = self.index.graph.search(keywords, depth) if keywords else []
