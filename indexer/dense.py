@@ -168,17 +168,22 @@ class DenseRetriever:
         """Up to k (doc_id, cosine) by the fine-tuned model against the passages, best first."""
         return self.search_signals(text, k, ("dense",))["dense"]
 
-    def search_signals(self, text: str, k: int, signals: Sequence[str] = tuple(SIGNAL_STORES)
-                       ) -> dict[str, list[tuple[str, float]]]:
-        """Up to k (doc_id, cosine) per dense signal, best first; each encoder runs at most once."""
+    def search_signals(self, text: str, k: int, signals: Sequence[str] = tuple(SIGNAL_STORES),
+                       timings: dict[str, float] | None = None) -> dict[str, list[tuple[str, float]]]:
+        """Up to k (doc_id, cosine) per dense signal, best first; each encoder runs at most once.
+
+        `timings`, when given, receives the milliseconds spent encoding ("encode") and searching
+        the FAISS stores ("search").
+        """
         encoders = {CLIP_STORE: self.clip, BASE_STORE: self.base}
-        vectors: dict[str, np.ndarray] = {}
-        hits = {}
-        for signal in signals:
-            encoder = SIGNAL_STORES[signal][0]
-            if encoder not in vectors:
-                vectors[encoder] = encode_one_query(encoders[encoder], text)
-            hits[signal] = self.stores[signal].search(vectors[encoder], k)[0]
+        started = time.perf_counter()
+        vectors = {name: encode_one_query(encoders[name], text)
+                   for name in dict.fromkeys(SIGNAL_STORES[s][0] for s in signals)}
+        encoded = time.perf_counter()
+        hits = {s: self.stores[s].search(vectors[SIGNAL_STORES[s][0]], k)[0] for s in signals}
+        if timings is not None:
+            timings["encode"] = (encoded - started) * 1000
+            timings["search"] = (time.perf_counter() - encoded) * 1000
         return hits
 
 

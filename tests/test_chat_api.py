@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ChatMessage, ChatSession, Document, Feedback
+from app.services.fusion import SIGNALS
 
 
 @pytest.fixture
@@ -35,6 +36,9 @@ def test_a_faq_question_is_answered_from_that_faq(chat, chat_app):
     assert body["confidence"] >= chat_app.config["ANSWER_THRESHOLD"]
     scores = [c["score"] for c in body["candidates"]]
     assert scores == sorted(scores, reverse=True)
+    # every signal speaks for the right FAQ, and every stage is timed
+    assert set(body["candidates"][0]["signals"]) == set(SIGNALS)
+    assert {"keywords", "encode", "search", "bm25", "chars", "graph", "fusion", "database"} <= set(body["timings_ms"])
 
 
 def test_small_talk_falls_back_to_generation_with_candidates(chat):

@@ -131,9 +131,7 @@ class HybridRetriever:
         explanations: dict[str, list] = {}
         dense_signals = [s for s in wanted if s in DENSE_SIGNALS]
         if dense_signals:
-            t = time.perf_counter()
-            hits.update(self.index.dense.search_signals(text, depth, dense_signals))
-            timings["dense"] = (time.perf_counter() - t) * 1000
+            hits.update(self.index.dense.search_signals(text, depth, dense_signals, timings))
         for signal, searcher in (("bm25", self.index.bm25), ("chars", self.index.chars)):
             if signal in wanted:
                 t = time.perf_counter()
