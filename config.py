@@ -86,6 +86,8 @@ class Config:
     SUGGEST_THRESHOLD = _env_float("SUGGEST_THRESHOLD", 0.25)
     # A follow-up read with the previous turn must be this much more confident to be preferred.
     FOLLOWUP_MARGIN = _env_float("FOLLOWUP_MARGIN", 0.1)
+    # Only messages this short (non-space characters) may borrow the previous turn's keywords.
+    FOLLOWUP_MAX_CHARS = _env_int("FOLLOWUP_MAX_CHARS", 12)
     # Candidates each signal proposes before fusion, and the fusion method (learned | rrf).
     RETRIEVAL_DEPTH = _env_int("RETRIEVAL_DEPTH", 20)
     FUSION_METHOD = _env("FUSION_METHOD", "learned")

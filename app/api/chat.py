@@ -71,7 +71,7 @@ def chat():
     body = json_body(chat_schema(current_app.config))
     config = current_app.config
     top_k = body.get("top_k") or config["RETRIEVAL_TOP_K"]
-    settings = RoutingSettings(config["ANSWER_THRESHOLD"], config["SUGGEST_THRESHOLD"], config["FOLLOWUP_MARGIN"])
+    settings = RoutingSettings.from_config(config)
 
     session = _session(body.get("session_id"))
     retriever = retriever_for_request(keyword_function())

@@ -31,10 +31,6 @@ MODES = {"hybrid": SIGNALS, **{signal: (signal,) for signal in SIGNALS}}
 SWEEP = [round(0.05 * i, 2) for i in range(1, 20)]
 
 
-def _routing(config) -> RoutingSettings:
-    return RoutingSettings(config["ANSWER_THRESHOLD"], config["SUGGEST_THRESHOLD"], config["FOLLOWUP_MARGIN"])
-
-
 def _heldout_index(tmp: Path) -> tuple[RetrievalIndex, list[Query], list[FaqRecord]]:
     """An index built from the training split only, the held-out paraphrases to ask it, and the split."""
     from app.commands.index import build_version
@@ -112,7 +108,7 @@ def retrieval_command(mode: str, queries_file: Path | None, fusion: str | None, 
         ranked, confidences = run_queries(retriever, queries)
     gold = [q.doc_id for q in queries]
     metrics = evaluate_ranking(ranked, gold)
-    routing = _routing(config)
+    routing = RoutingSettings.from_config(config)
     if mode == "hybrid":
         metrics.update(abstention_metrics(gold, _answered(ranked, confidences, routing)))
         if sweep:
@@ -134,7 +130,7 @@ def followups_command(followups_file: Path | None) -> None:
     path = followups_file or Path(config["DATA_DIR"]) / "tune" / "followups.jsonl"
     conversations = list(read_jsonl(path))
     retriever = HybridRetriever(_current_index(), keyword_function(), retrieval_settings(config))
-    routing = _routing(config)
+    routing = RoutingSettings.from_config(config)
     no_context, with_context, used = [], [], 0
     for conv in tqdm(conversations, desc="follow-ups", unit="conv"):
         first, second = conv["turns"]

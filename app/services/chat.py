@@ -7,8 +7,13 @@ Routes (the calibrated confidence is P(the top FAQ is the right one)):
 - below: the generative small-talk fallback (route "generation"), checked before it is sent and
   replaced by a polite pointer to 관세청 고객지원센터 125 and the closest FAQs when unusable.
 
-Follow-ups: a message that leans on the previous turn ("그럼 술은요?") is also retrieved with the
-previous message prepended; the contextual reading wins only when it is clearly more confident.
+Follow-ups: a short message that leans on the previous turn ("그럼 술은요?", "담배는요?") is also
+retrieved with the previous message's keywords in front of it ("면세 한도 술은요?"); that contextual
+reading wins only when the message alone is not answered confidently and the contextual one is
+clearly more confident. Measured on 85 hand-written two-turn conversations (`flask eval followups`):
+second-turn accuracy 0.659 alone, 0.541 always prepending the whole previous message, 0.647 prepending
+it under the same margin, 0.729 with this rule (keywords only, messages of at most 12 non-space
+characters): long messages carry their own topic, and a whole previous sentence drowns a short one.
 """
 from __future__ import annotations
 
@@ -26,6 +31,13 @@ class RoutingSettings:
     suggest_threshold: float
     # How much more confident the reading with the previous turn must be to replace the literal one.
     followup_margin: float = 0.1
+    # Only messages this short (characters, spaces not counted) are read as possible follow-ups.
+    followup_max_chars: int = 12
+
+    @classmethod
+    def from_config(cls, config) -> "RoutingSettings":
+        return cls(config["ANSWER_THRESHOLD"], config["SUGGEST_THRESHOLD"], config["FOLLOWUP_MARGIN"],
+                   config["FOLLOWUP_MAX_CHARS"])
 
 
 @dataclass
@@ -41,14 +53,25 @@ class Turn:
     source: DocInfo | None
 
 
+def looks_like_followup(text: str, settings: RoutingSettings) -> bool:
+    """Short enough to lean on the previous turn for its topic."""
+    return len("".join(text.split())) <= settings.followup_max_chars
+
+
 def retrieve_in_context(retriever: HybridRetriever, text: str, previous_text: str | None,
                         settings: RoutingSettings) -> tuple[Retrieval, str, bool]:
-    """Retrieve `text` alone and, if there is a previous turn, with it; keep the clearly better reading."""
+    """Retrieve `text` alone and, for a short follow-up, with the previous turn's keywords in front.
+
+    Returns the retrieval kept, the text it was run on, and whether that was the contextual reading.
+    """
     alone = retriever.retrieve(text)
-    if not previous_text or alone.confidence >= settings.answer_threshold:
+    if (not previous_text or alone.confidence >= settings.answer_threshold
+            or not looks_like_followup(alone.text, settings)):
         return alone, alone.text, False
-    combined_text = f"{previous_text} {text}"
-    combined = retriever.retrieve(combined_text)
+    topic = " ".join(retriever.keyword_fn(previous_text))
+    if not topic:
+        return alone, alone.text, False
+    combined = retriever.retrieve(f"{topic} {text}")
     if combined.confidence >= alone.confidence + settings.followup_margin:
         return combined, combined.text, True
     return alone, alone.text, False
