@@ -20,8 +20,9 @@ def test_features_describe_each_signal_and_the_votes():
     assert by_id["A"][_column("bm25", "margin")] == 6.0  # top: distance to the runner-up
     assert by_id["B"][_column("bm25", "margin")] == -6.0  # others: distance to the top
     assert by_id["B"][_column("bm25", "rel")] == 0.25
-    # a candidate a signal did not return scores at that signal's lowest returned score, rank 0
-    assert by_id["C"][_column("bm25", "score")] == 2.0 and by_id["C"][_column("bm25", "rr")] == 0.0
+    # a candidate a lexical signal did not return scores 0; a dense one, that signal's lowest score
+    assert by_id["C"][_column("bm25", "score")] == 0.0 and by_id["C"][_column("bm25", "rr")] == 0.0
+    assert by_id["A"][_column("dense", "score")] == 0.5 and by_id["A"][_column("dense", "rr")] == 0.0
     # a signal that found nothing contributes zeros
     assert not any(by_id["A"][_column("graph", f)] for f in PER_SIGNAL)
     assert by_id["A"][-1] == by_id["B"][-1] == 1 / len(SIGNALS)  # each is first in one signal
@@ -33,6 +34,14 @@ def test_a_near_tie_has_no_margin():
     rows = candidate_features(candidates)
     assert rows[0][_column("chars", "margin")] == rows[1][_column("chars", "margin")] == 0.0
     assert candidate_features([]).shape == (0, len(FEATURES))
+
+
+def test_a_single_hit_stands_out_instead_of_looking_like_a_tie():
+    candidates = merge_signals({"bm25": [("A", 4.0)], "dense": [("A", 0.8), ("B", 0.7)]})
+    rows = {c.doc_id: row for c, row in zip(candidates, candidate_features(candidates))}
+    assert rows["A"][_column("bm25", "margin")] == 4.0
+    assert rows["B"][_column("bm25", "score")] == rows["B"][_column("bm25", "rel")] == 0.0
+    assert rows["B"][_column("bm25", "margin")] == -4.0 and rows["B"][_column("bm25", "rr")] == 0.0
 
 
 def _synthetic_queries(rng: np.random.Generator, n: int):

@@ -13,7 +13,7 @@ reading wins only when the message alone is not answered confidently and the con
 clearly more confident. Measured on 85 hand-written two-turn conversations (`flask eval followups`):
 second-turn accuracy 0.659 alone, 0.541 always prepending the whole previous message, 0.647 prepending
 it under the same margin, 0.729 with this rule (keywords only, messages of at most 12 non-space
-characters; 0.729 -> 0.765 with the current calibrator): long messages carry their own topic, and a
+characters; 0.741 -> 0.765 with the current calibrator): long messages carry their own topic, and a
 whole previous sentence drowns a short one.
 """
 from __future__ import annotations

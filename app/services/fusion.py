@@ -28,8 +28,11 @@ import numpy as np
 SIGNALS = ("dense", "dense_questions", "base", "base_questions", "bm25", "chars", "graph")
 RRF_K = 60
 CALIBRATOR_FILE = "calibrator.json"
-# Per signal: its score (a missing candidate takes the signal's lowest returned score), the reciprocal
-# rank (0 if absent), the margin to the best *other* candidate, and the score relative to the top.
+# Per signal: its score, the reciprocal rank (0 if absent), the margin to the best *other* candidate,
+# and the score relative to the top. A candidate a signal did not return scores 0 for the lexical
+# signals (they return every document that shares anything with the message, up to the depth) and the
+# signal's lowest returned score for the dense ones (every document has a cosine; it was below that).
+ZERO_WHEN_ABSENT = frozenset({"bm25", "chars", "graph"})
 PER_SIGNAL = ("score", "rr", "margin", "rel")
 FEATURES = tuple(f"{s}_{f}" for s in SIGNALS for f in PER_SIGNAL) + ("votes",)
 
@@ -64,16 +67,18 @@ def _signal_features(candidates: list[Candidate], signal: str) -> np.ndarray:
     columns = np.zeros((len(candidates), len(PER_SIGNAL)))
     if not found:
         return columns
+    rows = np.array([i for i, _ in found])
     values = np.array([v for _, v in found])
     order = np.argsort(-values, kind="stable")
-    top, floor = values[order[0]], values.min()
-    runner_up = values[order[1]] if len(values) > 1 else floor
-    scores = np.full(len(candidates), floor)
-    scores[[i for i, _ in found]] = values
-    best_other = np.where(scores >= top, runner_up, top)
-    for i, c in enumerate(candidates):
-        columns[i, 1] = 1.0 / c.ranks[signal] if signal in c.ranks else 0.0
+    top = values[order[0]]
+    scores = np.full(len(candidates), 0.0 if signal in ZERO_WHEN_ABSENT else values.min())
+    scores[rows] = values
+    # The best other candidate: the top one for everybody but the top itself, which is compared with
+    # the runner-up (nothing, i.e. 0, when the signal found a single candidate).
+    best_other = np.full(len(candidates), top)
+    best_other[rows[order[0]]] = values[order[1]] if len(values) > 1 else 0.0
     columns[:, 0] = scores
+    columns[:, 1] = [1.0 / c.ranks[signal] if signal in c.ranks else 0.0 for c in candidates]
     columns[:, 2] = scores - best_other
     columns[:, 3] = scores / top if top > 0 else 0.0
     return columns
