@@ -16,8 +16,8 @@ vectors out of step.
     <dir>/manifest.json          counts, timings, where the models came from, the passage recipe
     <dir>/clip/, <dir>/base/     passage vectors of the fine-tuned / base model (indexer.store)
     <dir>/clip_questions/, <dir>/base_questions/   question vectors of the fine-tuned / base query tower
-    <dir>/clip_model/      the text-CLIP query tower (TextClip layout, answer tower left out)
-    <dir>/base_model/      the backbone (a Hugging Face directory)
+    <dir>/clip_model/            the text-CLIP query tower (TextClip layout, answer tower left out)
+    <dir>/base_model/            the backbone (a Hugging Face directory)
 """
 from __future__ import annotations
 

@@ -53,6 +53,16 @@ def char_ngrams(text: str, ngrams: NgramRange = NgramRange()) -> Counter[str]:
     return Counter(chars[i:i + n] for n in range(ngrams.low, ngrams.high + 1) for i in range(len(chars) - n + 1))
 
 
+def tfidf_vector(counts: Counter[str], vocabulary: dict[str, int], idf: np.ndarray) -> sparse.csr_matrix:
+    """The unit TF-IDF row vector of some n-gram counts (n-grams the vocabulary lacks are dropped)."""
+    known = [g for g in counts if g in vocabulary]
+    columns = [vocabulary[g] for g in known]
+    weights = np.array([1.0 + math.log(counts[g]) for g in known]) * idf[columns]
+    norm = float(np.linalg.norm(weights)) if known else 0.0
+    data = weights / norm if norm > 0 else weights
+    return sparse.csr_matrix((data, ([0] * len(columns), columns)), shape=(1, len(vocabulary)))
+
+
 class CharNgramIndex:
     """TF-IDF vectors of the FAQ documents over character n-grams, searched by cosine."""
 
@@ -74,21 +84,13 @@ class CharNgramIndex:
             document_frequency[[vocabulary[g] for g in c]] += 1
         # smoothed idf, as if one extra document held every n-gram once (never zero, never negative)
         idf = np.log((1 + len(records)) / (1 + document_frequency)) + 1.0
-        index = cls(vocabulary, idf, sparse.csr_matrix((0, len(vocabulary))), [r.doc_id for r in records], ngrams)
-        index.matrix = sparse.vstack([index.vector(c) for c in counts], format="csr") if counts else index.matrix
-        return index
-
-    def vector(self, counts: Counter[str]) -> sparse.csr_matrix:
-        """The unit TF-IDF row vector of some n-gram counts (n-grams the corpus never saw are dropped)."""
-        columns = [self.vocabulary[g] for g in counts if g in self.vocabulary]
-        weights = np.array([(1.0 + math.log(counts[g])) for g in counts if g in self.vocabulary]) * self.idf[columns]
-        norm = float(np.linalg.norm(weights)) if columns else 0.0
-        data = weights / norm if norm > 0 else weights
-        return sparse.csr_matrix((data, ([0] * len(columns), columns)), shape=(1, len(self.vocabulary)))
+        rows = [tfidf_vector(c, vocabulary, idf) for c in counts]
+        matrix = sparse.vstack(rows, format="csr") if rows else sparse.csr_matrix((0, len(vocabulary)))
+        return cls(vocabulary, idf, matrix, [r.doc_id for r in records], ngrams)
 
     def scores(self, text: str) -> np.ndarray:
         """Cosine of `text` with every document (0 where no n-gram is shared)."""
-        query = self.vector(char_ngrams(text, self.ngrams))
+        query = tfidf_vector(char_ngrams(text, self.ngrams), self.vocabulary, self.idf)
         return (self.matrix @ query.T).toarray().ravel()
 
     def search(self, text: str, k: int) -> list[tuple[str, float]]:

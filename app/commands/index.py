@@ -22,7 +22,8 @@ from app.corpus import faq_records, synonym_groups
 from app.extensions import db
 from app.models import IndexBuild, utcnow
 from app.services.calibration import calibration_queries, fit_calibrator
-from app.services.pipeline import BM25_DIR, CHARS_DIR, DENSE_DIR, GRAPH_DIR, HybridRetriever, RetrievalIndex, write_documents
+from app.services.pipeline import (BM25_DIR, CHARS_DIR, DENSE_DIR, GRAPH_DIR, HybridRetriever, RetrievalIndex,
+                                   write_documents)
 from app.services.retrieval import keyword_function, retrieval_settings
 from indexer.versions import current_version, new_version, prune, publish
 from trainers.data import FaqRecord

@@ -2,9 +2,8 @@
 
 Each signal (text-CLIP and untrained-backbone cosines against FAQ passages and against known
 questions, morpheme BM25, character n-grams, the knowledge graph) proposes candidates with scores on
-its own scale. Two rankers are offered and measured (`flask eval
-retrieval`): reciprocal-rank fusion, and a learned one. The learned ranker is a logistic regression
-over per-candidate features, fitted at index build on hand-written tuning messages (in-domain and
+its own scale. Two rankers are offered and measured (`flask eval retrieval`): reciprocal-rank
+fusion, and a learned one. The learned ranker is a logistic regression over per-candidate features, fitted at index build on hand-written tuning messages (in-domain and
 out-of-domain): its output is P(this candidate is the right FAQ), a calibrated probability, so the
 top candidate's value is also the confidence the router thresholds. (Raw fused scores are not
 probabilities: reciprocal-rank scores top out near 1/61, cosines of unrelated texts sit near 0.8.)

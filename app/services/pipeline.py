@@ -4,9 +4,9 @@
             -> calibrated confidence -> route (FAQ answer | hedged FAQ answer | generated fallback)
 
 `RetrievalIndex` is one published index version (documents, FAISS vectors, knowledge graph, BM25,
-character n-grams, calibrator), loaded read-only. `HybridRetriever` runs the pipeline up to the confidence; the chat
-service (`app/services/chat.py`) decides the route and stores the conversation. `flask eval
-retrieval` runs exactly the same `HybridRetriever`.
+character n-grams, calibrator), loaded read-only. `HybridRetriever` runs the pipeline up to the
+confidence; the chat service (`app/services/chat.py`) decides the route and stores the conversation.
+`flask eval retrieval` runs exactly the same `HybridRetriever`.
 """
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from app.services.fusion import SIGNALS, Calibrator, Candidate, merge_signals, rank
-
-DENSE_SIGNALS = frozenset({"dense", "dense_questions", "base", "base_questions"})
 
 DOCUMENTS_FILE = "documents.json"
 GRAPH_DIR = "graph"
@@ -129,7 +127,7 @@ class HybridRetriever:
         depth, wanted = self.settings.depth, self.settings.signals
         hits: dict[str, list[tuple[str, float]]] = {}
         explanations: dict[str, list] = {}
-        dense_signals = [s for s in wanted if s in DENSE_SIGNALS]
+        dense_signals = [s for s in wanted if s in self.index.dense.stores]
         if dense_signals:
             hits.update(self.index.dense.search_signals(text, depth, dense_signals, timings))
         for signal, searcher in (("bm25", self.index.bm25), ("chars", self.index.chars)):
