@@ -10,9 +10,11 @@ from trainers.data import FaqRecord, Paraphrase
 
 
 def faq_records() -> list[FaqRecord]:
-    """Every FAQ document with its paraphrases, ordered by doc_id."""
+    """Every FAQ document with its paraphrases and labelled messages, ordered by doc_id."""
     docs = db.session.scalars(
-        select(Document).options(selectinload(Document.paraphrases)).order_by(Document.doc_id)
+        select(Document)
+        .options(selectinload(Document.paraphrases), selectinload(Document.labelled_messages))
+        .order_by(Document.doc_id)
     ).all()
     return [
         FaqRecord(
@@ -22,6 +24,7 @@ def faq_records() -> list[FaqRecord]:
             answer=d.answer,
             keywords=tuple(d.keywords or ()),
             paraphrases=tuple(Paraphrase(p.text, tuple(p.keywords or ())) for p in d.paraphrases),
+            labelled_messages=tuple(m.text for m in d.labelled_messages),
         )
         for d in docs
     ]

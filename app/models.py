@@ -31,6 +31,9 @@ class Document(TimestampMixin, db.Model):
     paraphrases: Mapped[list["Paraphrase"]] = relationship(
         back_populates="document", cascade="all, delete-orphan", order_by="Paraphrase.position"
     )
+    labelled_messages: Mapped[list["LabelledMessage"]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="LabelledMessage.id"
+    )
 
 
 class Paraphrase(db.Model):
@@ -44,6 +47,21 @@ class Paraphrase(db.Model):
     text: Mapped[str] = mapped_column(Text)
     keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
     document: Mapped[Document] = relationship(back_populates="paraphrases")
+
+
+class LabelledMessage(db.Model):
+    """A message written the way users write (typos, slang, a story around the question), labelled
+    with the FAQ that answers it. Unlike paraphrases these carry no keyword labels; retrieval indexes
+    them and the text-CLIP trainer learns from them (see `data/messages/README.md`)."""
+
+    __tablename__ = "labelled_messages"
+    __table_args__ = (UniqueConstraint("document_id", "text"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    document: Mapped[Document] = relationship(back_populates="labelled_messages")
 
 
 class SynonymGroup(db.Model):

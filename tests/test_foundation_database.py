@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db
-from app.models import Document, Paraphrase
+from app.models import Document, LabelledMessage, Paraphrase
 
 from tests.conftest import DATA_DIR
 
@@ -47,6 +47,32 @@ def test_load_bundled_corpus_then_reload_changes_nothing(migrated_app):
     assert "documents: 0 inserted, 0 updated, 300 unchanged" in second.output
     assert "synonym_groups: 0 inserted" in second.output
     assert _count(migrated_app, Paraphrase) == paraphrases
+
+
+def test_labelled_messages_load_once_and_belong_to_their_faq(migrated_app):
+    first = _load(migrated_app)
+    bundled = sum(1 for path in (DATA_DIR / "messages").glob("labelled_*.jsonl")
+                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    assert f"labelled_messages: {bundled} inserted" in first.output
+    assert _count(migrated_app, LabelledMessage) == bundled > 1000
+    second = _load(migrated_app)
+    assert f"labelled_messages: 0 inserted, 0 updated, {bundled} unchanged" in second.output
+    with migrated_app.app_context():
+        doc = db.session.scalar(sa.select(Document).where(Document.doc_id == "T-001"))
+        assert doc.labelled_messages and all(m.source == "labelled_T" for m in doc.labelled_messages)
+
+
+def test_labelled_message_for_an_unknown_faq_is_rejected_and_nothing_written(migrated_app, tmp_path):
+    _load(migrated_app)
+    before = _count(migrated_app, LabelledMessage)
+    extra = tmp_path / "labelled_extra.jsonl"
+    extra.write_text("\n".join([json.dumps({"query": "새 메시지 하나", "doc_id": "T-001"}, ensure_ascii=False),
+                                json.dumps({"query": "없는 FAQ", "doc_id": "T-999"}, ensure_ascii=False)]),
+                     encoding="utf-8")
+    result = _load(migrated_app, extra)
+    assert result.exit_code != 0
+    assert f"{extra}:2: unknown doc_id T-999" in result.output
+    assert _count(migrated_app, LabelledMessage) == before
 
 
 def test_changed_answer_is_updated_in_place(migrated_app, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -31,6 +31,8 @@ class FaqRecord:
     answer: str
     keywords: tuple[str, ...] = ()
     paraphrases: tuple[Paraphrase, ...] = field(default_factory=tuple)
+    # Messages written the way users write, labelled with this FAQ (no keyword labels).
+    labelled_messages: tuple[str, ...] = ()
 
     @property
     def partition(self) -> str:
@@ -74,7 +76,7 @@ def read_queries(path: Path) -> list[Query]:
 def heldout_split(records: Iterable[FaqRecord], seed: int = HELDOUT_SEED) -> tuple[list[FaqRecord], list[Query]]:
     """Hold out one paraphrase per FAQ (chosen reproducibly); return (training records, held-out queries).
 
-    The training records keep their question and the other paraphrases.
+    The training records keep their question, the other paraphrases and their labelled messages.
     """
     rng = random.Random(seed)
     train: list[FaqRecord] = []
@@ -87,5 +89,5 @@ def heldout_split(records: Iterable[FaqRecord], seed: int = HELDOUT_SEED) -> tup
         held = rec.paraphrases[i]
         heldout.append(Query(held.text, rec.doc_id, held.keywords))
         rest = rec.paraphrases[:i] + rec.paraphrases[i + 1:]
-        train.append(FaqRecord(rec.doc_id, rec.category, rec.question, rec.answer, rec.keywords, rest))
+        train.append(replace(rec, paraphrases=rest))
     return train, heldout

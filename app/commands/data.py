@@ -1,8 +1,9 @@
-"""`flask data load`: the FAQ corpus and synonym groups from JSON Lines into the database.
+"""`flask data load`: the FAQ corpus, synonym groups and labelled messages from JSON Lines into the database.
 
 Idempotent (upsert by `doc_id`; synonym groups by their sorted terms) and all-or-nothing: every file
 is parsed and validated before anything is written, and the writes share one transaction. A bad line
-is reported as `file:line: reason` and the database is left as it was.
+is reported as `file:line: reason` and the database is left as it was. Labelled messages (a user's
+message and the FAQ that answers it) are added, never removed: a message already stored is unchanged.
 """
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from sqlalchemy.orm import selectinload
 
 from app.commands.groups import data_cli
 from app.extensions import db
-from app.models import Document, Paraphrase, SynonymGroup
+from app.models import Document, LabelledMessage, Paraphrase, SynonymGroup
 
+DOC_ID_PATTERN = r"^[A-Z]+-\d+$"
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 FAQ_SCHEMA = {
     "type": "object",
     "required": ["id", "category", "question", "answer"],
     "properties": {
-        "id": {"type": "string", "pattern": r"^[A-Z]+-\d+$", "maxLength": 32},
+        "id": {"type": "string", "pattern": DOC_ID_PATTERN, "maxLength": 32},
         "category": {"type": "string", "minLength": 1, "maxLength": 64},
         "question": {"type": "string", "minLength": 1},
         "answer": {"type": "string", "minLength": 1},
@@ -39,16 +41,35 @@ FAQ_SCHEMA = {
     },
 }
 SYNONYM_SCHEMA = {"type": "object", "required": ["terms"], "properties": {"terms": {**_STRINGS, "minItems": 2}}}
+MESSAGE_SCHEMA = {
+    "type": "object",
+    "required": ["query", "doc_id"],
+    "properties": {
+        "query": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"},
+        "doc_id": {"type": "string", "pattern": DOC_ID_PATTERN, "maxLength": 32},
+    },
+}
 
 
 class CorpusError(click.ClickException):
     """A malformed input line: the message names the file and line."""
 
 
+@dataclass(frozen=True)
+class MessageLine:
+    """One labelled message and where it came from (its file names the source; its line, errors)."""
+
+    doc_id: str
+    text: str
+    source: str
+    where: str
+
+
 @dataclass
 class Corpus:
     faqs: dict[str, dict] = field(default_factory=dict)
     synonyms: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # key -> (partition, terms)
+    messages: dict[tuple[str, str], MessageLine] = field(default_factory=dict)  # (doc_id, text) -> line
 
 
 def _partition(path: Path) -> str:
@@ -86,8 +107,13 @@ def read_corpus(paths: list[Path]) -> Corpus:
             for _, obj in _parse_lines(path, SYNONYM_SCHEMA):
                 terms = list(dict.fromkeys(t.strip() for t in obj["terms"]))
                 corpus.synonyms["|".join(sorted(terms))] = (_partition(path), terms)
+        elif path.name.startswith("labelled_"):
+            for lineno, obj in _parse_lines(path, MESSAGE_SCHEMA):
+                text = " ".join(obj["query"].split())
+                line = MessageLine(obj["doc_id"], text, path.stem, f"{path}:{lineno}")
+                corpus.messages.setdefault((line.doc_id, text), line)
         else:
-            raise CorpusError(f"{path}: unknown file kind (expected faq_*.jsonl or synonyms_*.jsonl)")
+            raise CorpusError(f"{path}: unknown file kind (expected faq_*, synonyms_* or labelled_*.jsonl)")
     return corpus
 
 
@@ -95,19 +121,20 @@ def _paraphrase_rows(obj: dict) -> list[tuple[str, list[str]]]:
     return [(p["text"], list(p.get("keywords", []))) for p in obj.get("paraphrases", [])]
 
 
-def _upsert_document(existing: Document | None, obj: dict) -> str:
-    """Insert or update one FAQ; returns 'inserted' | 'updated' | 'unchanged'."""
+def _upsert_document(existing: Document | None, obj: dict) -> tuple[str, Document]:
+    """Insert or update one FAQ; returns ('inserted' | 'updated' | 'unchanged', the document)."""
     fields = {"category": obj["category"], "question": obj["question"], "answer": obj["answer"],
               "keywords": list(obj.get("keywords", []))}
     paraphrases = _paraphrase_rows(obj)
     if existing is None:
         doc = Document(doc_id=obj["id"], **fields)
         doc.paraphrases = [Paraphrase(position=i, text=t, keywords=k) for i, (t, k) in enumerate(paraphrases)]
+        doc.labelled_messages = []
         db.session.add(doc)
-        return "inserted"
+        return "inserted", doc
     current = [(p.text, list(p.keywords)) for p in existing.paraphrases]
     if all(getattr(existing, k) == v for k, v in fields.items()) and current == paraphrases:
-        return "unchanged"
+        return "unchanged", existing
     for key, value in fields.items():
         setattr(existing, key, value)
     if current != paraphrases:
@@ -115,18 +142,32 @@ def _upsert_document(existing: Document | None, obj: dict) -> str:
         db.session.flush()
         existing.paraphrases.extend(
             Paraphrase(position=i, text=t, keywords=k) for i, (t, k) in enumerate(paraphrases))
-    return "updated"
+    return "updated", existing
+
+
+def _add_message(documents: dict[str, Document], line: MessageLine) -> str:
+    """Attach one labelled message to its FAQ; returns 'inserted' | 'unchanged'."""
+    doc = documents.get(line.doc_id)
+    if doc is None:
+        raise CorpusError(f"{line.where}: unknown doc_id {line.doc_id} (load its FAQ first or in the same run)")
+    if any(m.text == line.text for m in doc.labelled_messages):
+        return "unchanged"
+    doc.labelled_messages.append(LabelledMessage(text=line.text, source=line.source))
+    return "inserted"
 
 
 def load_corpus(corpus: Corpus) -> dict[str, Counter]:
     """Upsert the parsed corpus in one transaction; returns counts per kind and outcome."""
-    counts = {"documents": Counter(), "synonym_groups": Counter()}
+    counts = {"documents": Counter(), "synonym_groups": Counter(), "labelled_messages": Counter()}
     existing = {d.doc_id: d for d in db.session.scalars(
-        select(Document).options(selectinload(Document.paraphrases)))}
+        select(Document).options(selectinload(Document.paraphrases), selectinload(Document.labelled_messages)))}
     known_groups = {g.key: g for g in db.session.scalars(select(SynonymGroup))}
     try:
         for doc_id, obj in corpus.faqs.items():
-            counts["documents"][_upsert_document(existing.get(doc_id), obj)] += 1
+            outcome, existing[doc_id] = _upsert_document(existing.get(doc_id), obj)
+            counts["documents"][outcome] += 1
+        for line in corpus.messages.values():
+            counts["labelled_messages"][_add_message(existing, line)] += 1
         for key, (partition, terms) in corpus.synonyms.items():
             if key in known_groups:
                 counts["synonym_groups"]["unchanged"] += 1
@@ -141,14 +182,16 @@ def load_corpus(corpus: Corpus) -> dict[str, Counter]:
 
 
 def default_corpus_paths() -> list[Path]:
-    customs = Path(current_app.config["DATA_DIR"]) / "customs"
-    return sorted(customs.glob("faq_*.jsonl")) + sorted(customs.glob("synonyms_*.jsonl"))
+    data = Path(current_app.config["DATA_DIR"])
+    return (sorted((data / "customs").glob("faq_*.jsonl")) + sorted((data / "customs").glob("synonyms_*.jsonl"))
+            + sorted((data / "messages").glob("labelled_*.jsonl")))
 
 
 @data_cli.command("load")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load_command(paths: tuple[Path, ...]) -> None:
-    """Load FAQ (faq_*.jsonl) and synonym (synonyms_*.jsonl) files; default: the bundled corpus."""
+    """Load FAQ (faq_*.jsonl), synonym (synonyms_*.jsonl) and labelled message (labelled_*.jsonl)
+    files; default: the bundled corpus and messages."""
     files = list(paths) or default_corpus_paths()
     if not files:
         raise click.ClickException("no corpus files found; pass PATH... or put them under DATA_DIR/customs")
