@@ -5,8 +5,9 @@ two per encoder (the fine-tuned text-CLIP query tower, and the untrained backbon
 separate in-domain from out-of-domain messages better than the fine-tuned ones, FINDINGS):
 
 - passages: each FAQ's question + answer, through the answer tower (query -> passage matching);
-- questions: each FAQ's question and paraphrases, through the *query* tower, several rows per FAQ
-  (query -> known question matching: a message is closest to the way others asked the same thing).
+- questions: each FAQ's question, paraphrases and labelled user messages, through the *query* tower,
+  several rows per FAQ (query -> known question matching: a message is closest to the way others
+  asked the same thing).
   Measured in the hybrid fusion: +3 (fine-tuned) and +1 (backbone) points of hard top-1.
 
 It also carries the two query encoders it was built with (hard links, so no disk is copied), which
@@ -61,8 +62,9 @@ def passage_text(record: FaqRecord) -> str:
 
 
 def question_texts(records: Sequence[FaqRecord]) -> tuple[list[str], list[str]]:
-    """Every way each FAQ has been asked (question, paraphrases) and the doc id of each."""
-    pairs = [(text, r.doc_id) for r in records for text in (r.question, *(p.text for p in r.paraphrases))]
+    """Every way each FAQ has been asked (question, paraphrases, labelled messages) and its doc id."""
+    pairs = [(text, r.doc_id) for r in records
+             for text in (r.question, *(p.text for p in r.paraphrases), *r.labelled_messages)]
     return [t for t, _ in pairs], [d for _, d in pairs]
 
 
@@ -108,14 +110,17 @@ def write_dense_index(records: Sequence[FaqRecord], clip_model_path: str | Path,
     clip_vectors = clip.encode_passages(texts, progress=True).numpy()
     stats["clip_encode_s"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
-    same = same_passage_encoder(clip, base)
+    same = same_encoding(clip, base, is_query=False)
     base_vectors = clip_vectors if same else base.encode_passages(texts, progress=True).numpy()
     stats["base_encode_s"] = round(time.perf_counter() - started, 2)
     stats["base_vectors_reused"] = same
     started = time.perf_counter()
-    question_vectors = {name: model.encode_queries(questions, progress=True).numpy()
-                        for name, model in ((CLIP_STORE, clip), (BASE_STORE, base))}
+    clip_questions = clip.encode_queries(questions, progress=True).numpy()
+    same = same_encoding(clip, base, is_query=True)
+    question_vectors = {CLIP_STORE: clip_questions,
+                        BASE_STORE: clip_questions if same else base.encode_queries(questions, progress=True).numpy()}
     stats["questions_encode_s"] = round(time.perf_counter() - started, 2)
+    stats["base_question_vectors_reused"] = same
 
     for name, vectors, model_path, model_dir in ((CLIP_STORE, clip_vectors, clip_model_path, CLIP_MODEL_DIR),
                                                  (BASE_STORE, base_vectors, base_model_path, BASE_MODEL_DIR)):
@@ -125,19 +130,26 @@ def write_dense_index(records: Sequence[FaqRecord], clip_model_path: str | Path,
         VectorStore.build(question_vectors[name], question_ids, store_settings).save(out_dir / (name + QUESTIONS_SUFFIX))
         link_tree(Path(model_path), out_dir / model_dir, skip=(ANSWER_DIR, "checkpoint"))
     manifest = {**stats, "clip_model": str(clip_model_path), "base_model": str(base_model_path),
-                "passage": "question + ' ' + answer", "questions": "question and paraphrases, query tower"}
+                "passage": "question + ' ' + answer", "questions": "question, paraphrases and labelled messages, query tower"}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     log.info("dense index: %s", stats)
     return stats
 
 
-def same_passage_encoder(clip: TextClip, base: TextClip) -> bool:
-    """True when `clip` embeds passages exactly as `base` does (same weights, prefix and length)."""
+def same_encoding(clip: TextClip, base: TextClip, is_query: bool) -> bool:
+    """True when `clip` embeds queries (or passages) exactly as `base` does: same weights, prefix and
+    length. Then the vectors are encoded once (untrained runs, tests; the locked answer tower)."""
     a, b = clip.settings, base.settings
-    if (a.passage_prefix, a.passage_max_length) != (b.passage_prefix, b.passage_max_length):
+    if is_query:
+        mine, theirs = (a.query_prefix, a.query_max_length), (b.query_prefix, b.query_max_length)
+        tower = clip.query_encoder
+    else:
+        mine, theirs = (a.passage_prefix, a.passage_max_length), (b.passage_prefix, b.passage_max_length)
+        tower = clip.answer_tower
+    if mine != theirs:
         return False
-    ours, theirs = clip.answer_tower.state_dict(), base.query_encoder.state_dict()
-    return ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    ours, others = tower.state_dict(), base.query_encoder.state_dict()
+    return ours.keys() == others.keys() and all(torch.equal(ours[k], others[k]) for k in ours)
 
 
 class DenseRetriever:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from transformers import BertConfig, BertModel
 
 from indexer.encoder import TextClip
 from indexer.losses import SymmetricInfoNCELoss
-from trainers.clip import ClipTask, ClipTaskSettings, add_noise, partition_batches, substitute_synonym
-from trainers.data import faq_from_json, read_jsonl
+from trainers.clip import (ClipTask, ClipTaskSettings, add_noise, partition_batches, substitute_synonym,
+                           training_queries)
+from trainers.data import faq_from_json, heldout_split, read_jsonl
 from trainers.loop import TrainConfig, train
 from trainers.tokenizer import train_tokenizer
 
@@ -120,6 +122,27 @@ def test_augmentation_changes_text_plausibly():
     assert substitute_synonym("관련 없는 문장", groups, rng) == "관련 없는 문장"
     noisy = add_noise("해외직구 통관 절차가 궁금해요", rng)
     assert noisy != "해외직구 통관 절차가 궁금해요" and abs(len(noisy) - 16) <= 1
+
+
+def test_training_queries_sample_the_labelled_messages_each_epoch(records):
+    record = replace(records[0], labelled_messages=tuple(f"사용자 메시지 {i}번 면세 얼마?" for i in range(5)))
+    settings = ClipTaskSettings(base_model="unused", synonym_prob=0.0, noise_prob=0.0, pseudo_queries_per_faq=0,
+                                keyword_queries_per_faq=0, labelled_messages_per_faq=2)
+    drawn = [training_queries(record, [], settings, random.Random(seed)) for seed in range(6)]
+    for queries in drawn:
+        assert queries[:1 + len(record.paraphrases)] == [record.question, *(p.text for p in record.paraphrases)]
+        assert len(set(queries[1 + len(record.paraphrases):]) & set(record.labelled_messages)) == 2
+    assert len({q for queries in drawn for q in queries} & set(record.labelled_messages)) > 2
+    assert training_queries(records[0], [], settings, random.Random(0)) == drawn[0][:1 + len(record.paraphrases)]
+
+
+def test_heldout_split_holds_out_a_paraphrase_and_keeps_the_labelled_messages(records):
+    taught = [replace(r, labelled_messages=(f"{r.doc_id} 어케 됨?",)) for r in records]
+    train, heldout = heldout_split(taught)
+    assert len(heldout) == len(train) == len(records)
+    for record, query in zip(train, heldout):
+        assert record.labelled_messages == (f"{record.doc_id} 어케 됨?",)
+        assert query.doc_id == record.doc_id and query.text not in {p.text for p in record.paraphrases}
 
 
 def test_batches_stay_within_one_partition(records, synonyms):

@@ -1,6 +1,7 @@
 """FAISS store, versioned index directories, and the dense index build + retriever (tiny models)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,7 @@ def test_dense_index_build_and_search(records, tiny_models, tmp_path):
     stats = write_dense_index(records, clip_path, base_path, tmp_path / "dense")
     assert stats["documents"] == stats["vectors"] == len(records)
     assert stats["base_vectors_reused"]  # only the query tower was changed: passages encoded once
+    assert not stats["base_question_vectors_reused"]  # ... and known questions encoded by both towers
     retriever = DenseRetriever.load(tmp_path / "dense")
     # the index version is self-contained: it does not need the model directories any more
     assert (tmp_path / "dense" / "clip_model" / "text_clip.json").exists()
@@ -171,8 +173,18 @@ def test_dense_index_build_and_search(records, tiny_models, tmp_path):
         assert len({d for d, _ in hits[signal]}) == len(hits[signal]) == 5
 
 
-def test_question_texts_cover_question_and_paraphrases(records):
-    texts, owners = question_texts(records)
-    record = records[0]
-    assert texts[:1 + len(record.paraphrases)] == [record.question, *(p.text for p in record.paraphrases)]
-    assert owners.count(record.doc_id) == 1 + len(record.paraphrases)
+def test_an_untrained_model_as_both_encoders_encodes_everything_once(records, tiny_models, tmp_path):
+    _, base_path = tiny_models
+    stats = write_dense_index(records, base_path, base_path, tmp_path / "dense")
+    assert stats["base_vectors_reused"] and stats["base_question_vectors_reused"]
+    retriever = DenseRetriever.load(tmp_path / "dense")
+    hits = retriever.search_signals(records[0].question, 3, ["dense_questions", "base_questions"])
+    assert hits["dense_questions"] == hits["base_questions"]
+
+
+def test_question_texts_cover_question_paraphrases_and_labelled_messages(records):
+    record = replace(records[0], labelled_messages=("면세 얼마까지 됨?", "800불 넘으면 어케 돼"))
+    texts, owners = question_texts([record, *records[1:]])
+    asked = [record.question, *(p.text for p in record.paraphrases), *record.labelled_messages]
+    assert texts[:len(asked)] == asked
+    assert owners.count(record.doc_id) == len(asked)

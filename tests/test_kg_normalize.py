@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from kg.bm25 import Bm25Index
 from kg.chargrams import CharNgramIndex, char_ngrams
@@ -62,6 +63,15 @@ def test_bm25_query_without_known_words_finds_nothing():
     index = Bm25Index.build(DOCS)
     assert index.search("", k=3) == []
     assert index.search("고양이", k=3) == []
+
+
+def test_labelled_messages_let_lexical_signals_match_user_wording():
+    slang = "팔백 넘게 긁었는데 어캄"
+    for build in (Bm25Index.build, CharNgramIndex.build):
+        assert build(DOCS).search(slang, k=3) == []  # nothing in the FAQ text says 팔백, 긁다 or 어캄
+        taught = [replace(d, labelled_messages=("해외서 팔백 넘게 긁으면 어캄?",)) if d.doc_id == "T-001" else d
+                  for d in DOCS]
+        assert build(taught).search(slang, k=3)[0][0] == "T-001"
 
 
 def test_char_ngrams_ignore_spacing():

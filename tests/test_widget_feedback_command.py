@@ -50,3 +50,45 @@ def test_unhelpful_only_with_limit(runner, rated_messages):
 def test_rejects_a_non_positive_limit(runner):
     result = runner.invoke(args=["feedback", "--limit", "0"])
     assert result.exit_code != 0 and "--limit" in result.output
+
+
+def _rated(session, message_id, text, doc_id, helpful_votes, route="retrieval", resolved=None):
+    message = ChatMessage(message_id=message_id, session=session, user_text=text, reply="…", route=route,
+                          doc_id=doc_id, confidence=0.8, latency_ms=10.0,
+                          resolved_text=text if resolved is None else resolved)
+    for helpful in helpful_votes:
+        db.session.add(Feedback(message=message, helpful=helpful))
+
+
+def test_harvest_feedback_adds_helpful_answers_as_labelled_messages(app, runner):
+    from app.models import Document, LabelledMessage
+
+    assert runner.invoke(args=["data", "load"]).exit_code == 0
+    with app.app_context():
+        session = ChatSession(session_id="h" * 16)
+        _rated(session, "ok", "팔백 넘게 샀으면 어케 돼요", "T-001", [True])
+        _rated(session, "twice", "직구 150불 넘으면 세금?", "D-001", [True, True])
+        _rated(session, "disputed", "이사짐 세금", "M-001", [True, False])
+        _rated(session, "unhelpful", "관세 환급 언제", "B-031", [False])
+        _rated(session, "smalltalk", "고마워요", None, [True], route="generation")
+        _rated(session, "followup", "그럼 술은요?", "T-017", [True], resolved="면세한도 그럼 술은요?")
+        db.session.commit()
+        before = db.session.query(LabelledMessage).count()
+
+    dry = runner.invoke(args=["data", "harvest-feedback", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "would add 2 labelled messages" in dry.output
+    with app.app_context():
+        assert db.session.query(LabelledMessage).count() == before
+
+    result = runner.invoke(args=["data", "harvest-feedback"])
+    assert result.exit_code == 0, result.output
+    assert "T-001  팔백 넘게 샀으면 어케 돼요" in result.output and "added 2 labelled messages" in result.output
+    with app.app_context():
+        added = db.session.query(LabelledMessage).filter_by(source="feedback").all()
+        assert sorted((m.document.doc_id, m.text) for m in added) == [
+            ("D-001", "직구 150불 넘으면 세금?"), ("T-001", "팔백 넘게 샀으면 어케 돼요")]
+        assert db.session.query(Document).count() == 300
+
+    again = runner.invoke(args=["data", "harvest-feedback"])
+    assert "added 0 labelled messages from helpful feedback (2 already known" in again.output

@@ -1,8 +1,9 @@
 """Trainer of the text-CLIP retriever (seed 000): contrastive fine-tuning of multilingual-e5-small.
 
-Pairs are (user-style query, FAQ passage): the FAQ's own question and its paraphrases, made more
-varied each epoch by augmentation (synonym substitution from the corpus's synonym groups, spacing and
-typing noise, answer sentences and keyword strings as pseudo-queries). One paraphrase per FAQ
+Pairs are (user-style query, FAQ passage): the FAQ's own question, its paraphrases and a sample of its
+labelled messages (written the way users write), made more varied each epoch by augmentation (synonym
+substitution from the corpus's synonym groups, spacing and typing noise, answer sentences and keyword
+strings as pseudo-queries). One paraphrase per FAQ
 (`trainers.data.heldout_split`) is never trained on: top-1/5/10 on it is printed every epoch, like the
 seed's report, and picks the best epoch.
 
@@ -48,6 +49,7 @@ class ClipTaskSettings:
     noise_prob: float = 0.3  # chance a query gets spacing / typing noise
     pseudo_queries_per_faq: int = 1  # answer sentences added as queries, per FAQ and epoch
     keyword_queries_per_faq: int = 1  # FAQ keyword strings added as queries, per FAQ and epoch
+    labelled_messages_per_faq: int = 2  # labelled user messages drawn per FAQ and epoch
     seed: int = 0
 
 
@@ -94,9 +96,12 @@ def keyword_query(record: FaqRecord, rng: random.Random) -> str | None:
 
 def training_queries(record: FaqRecord, groups: Sequence[Sequence[str]], settings: ClipTaskSettings,
                      rng: random.Random) -> list[str]:
-    """One epoch's queries for one FAQ: its question and paraphrases (augmented), plus pseudo-queries."""
+    """One epoch's queries for one FAQ: its question, paraphrases and a sample of its labelled messages
+    (augmented), plus pseudo-queries."""
     queries = []
-    for text in [record.question, *(p.text for p in record.paraphrases)]:
+    messages = rng.sample(record.labelled_messages,
+                          min(settings.labelled_messages_per_faq, len(record.labelled_messages)))
+    for text in [record.question, *(p.text for p in record.paraphrases), *messages]:
         if rng.random() < settings.synonym_prob:
             text = substitute_synonym(text, groups, rng)
         if rng.random() < settings.noise_prob:

@@ -4,6 +4,9 @@ Idempotent (upsert by `doc_id`; synonym groups by their sorted terms) and all-or
 is parsed and validated before anything is written, and the writes share one transaction. A bad line
 is reported as `file:line: reason` and the database is left as it was. Labelled messages (a user's
 message and the FAQ that answers it) are added, never removed: a message already stored is unchanged.
+
+`flask data harvest-feedback` closes the loop with real traffic: chat messages that users marked
+helpful become labelled messages of the FAQ that answered them, for the next index build and training.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from sqlalchemy.orm import selectinload
 
 from app.commands.groups import data_cli
 from app.extensions import db
-from app.models import Document, LabelledMessage, Paraphrase, SynonymGroup
+from app.models import ChatMessage, Document, Feedback, LabelledMessage, Paraphrase, SynonymGroup
+from app.services.pipeline import normalise_message
 
 DOC_ID_PATTERN = r"^[A-Z]+-\d+$"
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
@@ -156,11 +160,15 @@ def _add_message(documents: dict[str, Document], line: MessageLine) -> str:
     return "inserted"
 
 
+def _documents_with_messages() -> dict[str, Document]:
+    return {d.doc_id: d for d in db.session.scalars(
+        select(Document).options(selectinload(Document.paraphrases), selectinload(Document.labelled_messages)))}
+
+
 def load_corpus(corpus: Corpus) -> dict[str, Counter]:
     """Upsert the parsed corpus in one transaction; returns counts per kind and outcome."""
     counts = {"documents": Counter(), "synonym_groups": Counter(), "labelled_messages": Counter()}
-    existing = {d.doc_id: d for d in db.session.scalars(
-        select(Document).options(selectinload(Document.paraphrases), selectinload(Document.labelled_messages)))}
+    existing = _documents_with_messages()
     known_groups = {g.key: g for g in db.session.scalars(select(SynonymGroup))}
     try:
         for doc_id, obj in corpus.faqs.items():
@@ -200,3 +208,51 @@ def load_command(paths: tuple[Path, ...]) -> None:
     for kind, c in counts.items():
         click.echo(f"{kind}: {c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged")
     click.echo(f"loaded {len(files)} files into {db.engine.url.render_as_string(hide_password=True)}")
+
+
+FEEDBACK_SOURCE = "feedback"
+
+
+def helpful_messages() -> list[ChatMessage]:
+    """Chat messages answered from a FAQ that users marked helpful, and nobody marked unhelpful.
+
+    Follow-ups answered with the previous turn's context are left out: their text alone ("그럼 술은요?")
+    does not say what they ask.
+    """
+    marked = lambda helpful: select(Feedback.message_pk).where(Feedback.helpful.is_(helpful))  # noqa: E731
+    messages = db.session.scalars(
+        select(ChatMessage)
+        .where(ChatMessage.id.in_(marked(True)), ChatMessage.id.not_in(marked(False)),
+               ChatMessage.route == "retrieval", ChatMessage.doc_id.is_not(None))
+        .order_by(ChatMessage.id))
+    return [m for m in messages if m.resolved_text == normalise_message(m.user_text)]
+
+
+@data_cli.command("harvest-feedback")
+@click.option("--dry-run", is_flag=True, help="List what would be added; write nothing.")
+def harvest_feedback_command(dry_run: bool) -> None:
+    """Add chat messages users marked helpful as labelled messages of the FAQ that answered them."""
+    documents = _documents_with_messages()
+    counts: Counter = Counter()
+    try:
+        for message in helpful_messages():
+            if message.doc_id not in documents:
+                counts["FAQ no longer loaded"] += 1
+                continue
+            line = MessageLine(message.doc_id, normalise_message(message.user_text), FEEDBACK_SOURCE,
+                               f"chat message {message.message_id}")
+            outcome = _add_message(documents, line)
+            if outcome == "inserted":
+                click.echo(f"{line.doc_id}  {line.text}")
+            counts[outcome] += 1
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    verb = "would add" if dry_run else "added"
+    click.echo(f"{verb} {counts['inserted']} labelled messages from helpful feedback "
+               f"({counts['unchanged']} already known, {counts['FAQ no longer loaded']} for FAQs no longer loaded)"
+               + ("" if dry_run or not counts["inserted"] else "; `flask index build` puts them to use"))

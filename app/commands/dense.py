@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.commands.groups import models_cli, train_cli
-from trainers.clip import TOWERS
+from trainers.clip import TOWERS, ClipTaskSettings
 
 # The default schedule keeps `make run` (import, every training, index build) near ten minutes on
 # two cores; `--epochs N` trains longer (see README for what more epochs buy).
@@ -47,18 +47,21 @@ def import_e5_command(output: Path | None, source: Path | None) -> None:
 @click.option("--towers", type=click.Choice(TOWERS), default="locked", show_default=True,
               help="shared: one encoder; separate: two trained encoders; locked: base answer tower, query tower trained.")
 @click.option("--max-steps", type=int, default=None, help="Cap on steps per epoch (quick runs).")
-@click.option("--no-augment", is_flag=True, help="Only the FAQ questions and paraphrases, as written.")
+@click.option("--no-augment", is_flag=True, help="No augmentation: questions, paraphrases and labelled messages as written.")
+@click.option("--messages-per-faq", type=int, default=ClipTaskSettings.labelled_messages_per_faq, show_default=True,
+              help="Labelled user messages drawn per FAQ and epoch as training queries.")
 @click.option("--threads", type=int, default=None, help="torch threads (default: every CPU core).")
 @click.option("--resume", is_flag=True, help="Continue from the output directory's last checkpoint.")
 @click.option("--output", default=None, help="Model directory (default: config CLIP_MODEL).")
 @with_appcontext
-def train_clip_command(base_model, epochs, batch_size, lr, towers, max_steps, no_augment, threads, resume,
-                       output) -> None:
-    """Fine-tune the text-CLIP retriever on FAQ (question/paraphrase, passage) pairs from the database."""
+def train_clip_command(base_model, epochs, batch_size, lr, towers, max_steps, no_augment, messages_per_faq, threads,
+                       resume, output) -> None:
+    """Fine-tune the text-CLIP retriever on (question/paraphrase/labelled message, passage) pairs from the
+    database."""
     import torch
 
     from app.corpus import faq_records, synonym_groups
-    from trainers.clip import ClipTask, ClipTaskSettings
+    from trainers.clip import ClipTask
     from trainers.loop import TrainConfig, train
 
     config = current_app.config
@@ -67,7 +70,7 @@ def train_clip_command(base_model, epochs, batch_size, lr, towers, max_steps, no
     if not records:
         raise click.ClickException("the database holds no FAQ documents; run `flask data load` first")
     settings = ClipTaskSettings(base_model=base_model or config["E5_BASE_MODEL"], towers=towers,
-                                batch_queries=batch_size)
+                                batch_queries=batch_size, labelled_messages_per_faq=messages_per_faq)
     if no_augment:
         settings = replace(settings, synonym_prob=0.0, noise_prob=0.0, pseudo_queries_per_faq=0,
                            keyword_queries_per_faq=0)

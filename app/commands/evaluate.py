@@ -3,8 +3,9 @@
 `--mode hybrid` runs exactly what `/api/v1/chat` runs (same retriever, same routing policy, minus
 the small-talk generation). Without `--queries`, the evaluation set is the held-out paraphrases
 (one per FAQ), and the index is rebuilt in a temporary directory from the training split so that no
-signal has seen them. With `--queries FILE` the current published index answers. The last line
-printed is one JSON object of metrics.
+signal has seen them. With `--queries FILE` the current published index answers. With
+`--without-messages` a temporary index is built without the labelled user messages (the bundled FAQ
+alone, as the README's BM25 baseline is defined). The last line printed is one JSON object of metrics.
 """
 from __future__ import annotations
 
@@ -31,13 +32,12 @@ MODES = {"hybrid": SIGNALS, **{signal: (signal,) for signal in SIGNALS}}
 SWEEP = [round(0.05 * i, 2) for i in range(1, 20)]
 
 
-def _heldout_index(tmp: Path) -> tuple[RetrievalIndex, list[Query], list[FaqRecord]]:
-    """An index built from the training split only, the held-out paraphrases to ask it, and the split."""
+def _temporary_index(tmp: Path, records: list[FaqRecord], calibrate: bool) -> RetrievalIndex:
+    """An index version built from `records` alone in `tmp` (never published)."""
     from app.commands.index import build_version
 
-    train, heldout = heldout_split(faq_records())
-    build_version(tmp, records=train)
-    return RetrievalIndex.load(tmp, current_app.config["TORCH_THREADS"]), heldout, train
+    build_version(tmp, records=records, calibrate=calibrate)
+    return RetrievalIndex.load(tmp, current_app.config["TORCH_THREADS"])
 
 
 def _current_index() -> RetrievalIndex:
@@ -91,14 +91,23 @@ def _print_sweep(gold, ranked, confidences, settings: RoutingSettings) -> None:
 @click.option("--fusion", type=click.Choice(["learned", "rrf"]), help="Override FUSION_METHOD.")
 @click.option("--no-synonyms", is_flag=True, help="Graph without synonym edges.")
 @click.option("--sweep", is_flag=True, help="Print abstention figures over a range of thresholds.")
-def retrieval_command(mode: str, queries_file: Path | None, fusion: str | None, no_synonyms: bool, sweep: bool) -> None:
+@click.option("--without-messages", is_flag=True,
+              help="Build a temporary index without the labelled user messages (the bundled FAQ alone).")
+def retrieval_command(mode: str, queries_file: Path | None, fusion: str | None, no_synonyms: bool, sweep: bool,
+                      without_messages: bool) -> None:
     """Top-1/5/10, MRR@10 and abstention of one retrieval mode."""
     config = current_app.config
     with tempfile.TemporaryDirectory(prefix="eval-index-") as tmp:
         if queries_file:
-            index, queries, records = _current_index(), read_queries(queries_file), faq_records()
+            records, queries = faq_records(), read_queries(queries_file)
         else:
-            index, queries, records = _heldout_index(Path(tmp))
+            records, queries = heldout_split(faq_records())
+        if without_messages:
+            records = [replace(r, labelled_messages=()) for r in records]
+        if queries_file and not without_messages:
+            index = _current_index()
+        else:
+            index = _temporary_index(Path(tmp), records, calibrate=mode == "hybrid")
         if no_synonyms:
             from kg.graph import KnowledgeGraph
 

@@ -31,8 +31,11 @@ from trainers.data import FaqRecord
 KEEP_VERSIONS = 3
 
 
-def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click.echo) -> dict:
-    """Write every artifact of one index version into `path` (default: every FAQ in the database)."""
+def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click.echo, calibrate: bool = True) -> dict:
+    """Write every artifact of one index version into `path` (default: every FAQ in the database).
+
+    `calibrate=False` leaves the fusion calibrator out: enough for single-signal evaluations.
+    """
     from indexer.dense import write_dense_index
     from indexer.store import StoreSettings
     from kg.bm25 import Bm25Index
@@ -53,6 +56,8 @@ def build_version(path: Path, records: list[FaqRecord] | None = None, echo=click
     graph.save(path / GRAPH_DIR)
     counts["graph"] = graph.stats()
     echo(f"knowledge graph: {counts['graph']}")
+    if not calibrate:
+        return counts
 
     index = RetrievalIndex.load(path, config["TORCH_THREADS"])
     queries = calibration_queries(Path(config["TUNE_QUERIES"]), Path(config["DATA_DIR"]) / "chitchat" / "chitchat.jsonl")
