@@ -97,7 +97,11 @@ def _small_tune_file(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def chat_app(tmp_path_factory, e5_dir):
     """A real app over the bundled FAQ: database loaded and an index built with the untrained
-    multilingual-e5-small as encoder (no keyword or generator checkpoints: their fallbacks serve)."""
+    multilingual-e5-small as encoder (no keyword or generator checkpoints: their fallbacks serve).
+
+    Of the labelled messages only one partition's file is loaded: every code path still sees them,
+    and each index build (here and in the hot-swap tests) encodes a fifth of them.
+    """
     root = tmp_path_factory.mktemp("chat")
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'chat.db'}",
@@ -114,7 +118,10 @@ def chat_app(tmp_path_factory, e5_dir):
     with app.app_context():
         db.create_all()
     runner = app.test_cli_runner()
-    for args in (["data", "load"], ["index", "build"]):
+    customs = DATA_DIR / "customs"
+    corpus = [*sorted(customs.glob("faq_*.jsonl")), *sorted(customs.glob("synonyms_*.jsonl")),
+              DATA_DIR / "messages" / "labelled_T.jsonl"]
+    for args in (["data", "load", *map(str, corpus)], ["index", "build"]):
         result = runner.invoke(args=args)
         assert result.exit_code == 0, result.output
     return app
