@@ -213,16 +213,20 @@ def load_command(paths: tuple[Path, ...]) -> None:
 FEEDBACK_SOURCE = "feedback"
 
 
+def _rated(helpful: bool):
+    """The ids of chat messages with at least one feedback row of this verdict (a subquery)."""
+    return select(Feedback.message_pk).where(Feedback.helpful.is_(helpful))
+
+
 def helpful_messages() -> list[ChatMessage]:
     """Chat messages answered from a FAQ that users marked helpful, and nobody marked unhelpful.
 
     Follow-ups answered with the previous turn's context are left out: their text alone ("그럼 술은요?")
     does not say what they ask.
     """
-    marked = lambda helpful: select(Feedback.message_pk).where(Feedback.helpful.is_(helpful))  # noqa: E731
     messages = db.session.scalars(
         select(ChatMessage)
-        .where(ChatMessage.id.in_(marked(True)), ChatMessage.id.not_in(marked(False)),
+        .where(ChatMessage.id.in_(_rated(True)), ChatMessage.id.not_in(_rated(False)),
                ChatMessage.route == "retrieval", ChatMessage.doc_id.is_not(None))
         .order_by(ChatMessage.id))
     return [m for m in messages if m.resolved_text == normalise_message(m.user_text)]
@@ -253,6 +257,6 @@ def harvest_feedback_command(dry_run: bool) -> None:
         db.session.rollback()
         raise
     verb = "would add" if dry_run else "added"
-    click.echo(f"{verb} {counts['inserted']} labelled messages from helpful feedback "
-               f"({counts['unchanged']} already known, {counts['FAQ no longer loaded']} for FAQs no longer loaded)"
-               + ("" if dry_run or not counts["inserted"] else "; `flask index build` puts them to use"))
+    next_step = "; `flask index build` puts them to use" if counts["inserted"] and not dry_run else ""
+    click.echo(f"{verb} {counts['inserted']} labelled messages from helpful feedback ({counts['unchanged']} "
+               f"already known, {counts['FAQ no longer loaded']} for FAQs no longer loaded){next_step}")
