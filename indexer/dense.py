@@ -130,7 +130,8 @@ def write_dense_index(records: Sequence[FaqRecord], clip_model_path: str | Path,
         VectorStore.build(question_vectors[name], question_ids, store_settings).save(out_dir / (name + QUESTIONS_SUFFIX))
         link_tree(Path(model_path), out_dir / model_dir, skip=(ANSWER_DIR, "checkpoint"))
     manifest = {**stats, "clip_model": str(clip_model_path), "base_model": str(base_model_path),
-                "passage": "question + ' ' + answer", "questions": "question, paraphrases and labelled messages, query tower"}
+                "passage": "question + ' ' + answer",
+                "questions": "question, paraphrases and labelled messages, query tower"}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     log.info("dense index: %s", stats)
     return stats

@@ -3,9 +3,8 @@
 Pairs are (user-style query, FAQ passage): the FAQ's own question, its paraphrases and a sample of its
 labelled messages (written the way users write), made more varied each epoch by augmentation (synonym
 substitution from the corpus's synonym groups, spacing and typing noise, answer sentences and keyword
-strings as pseudo-queries). One paraphrase per FAQ
-(`trainers.data.heldout_split`) is never trained on: top-1/5/10 on it is printed every epoch, like the
-seed's report, and picks the best epoch.
+strings as pseudo-queries). One paraphrase per FAQ (`trainers.data.heldout_split`) is never trained
+on: top-1/5/10 on it is printed every epoch, like the seed's report, and picks the best epoch.
 
 Batches hold the queries of one corpus partition (T, D, M, B, G), so the in-batch negatives are FAQs on
 the same topic: the confusions retrieval actually has to resolve. The towers are configurable

@@ -113,7 +113,7 @@ def read_corpus(paths: list[Path]) -> Corpus:
                 corpus.synonyms["|".join(sorted(terms))] = (_partition(path), terms)
         elif path.name.startswith("labelled_"):
             for lineno, obj in _parse_lines(path, MESSAGE_SCHEMA):
-                text = " ".join(obj["query"].split())
+                text = normalise_message(obj["query"])  # as the chat pipeline reads a message
                 line = MessageLine(obj["doc_id"], text, path.stem, f"{path}:{lineno}")
                 corpus.messages.setdefault((line.doc_id, text), line)
         else:
@@ -133,7 +133,6 @@ def _upsert_document(existing: Document | None, obj: dict) -> tuple[str, Documen
     if existing is None:
         doc = Document(doc_id=obj["id"], **fields)
         doc.paraphrases = [Paraphrase(position=i, text=t, keywords=k) for i, (t, k) in enumerate(paraphrases)]
-        doc.labelled_messages = []
         db.session.add(doc)
         return "inserted", doc
     current = [(p.text, list(p.keywords)) for p in existing.paraphrases]
